@@ -1,0 +1,280 @@
+"""One exception hierarchy, rooted at :class:`EnosError`.
+
+API errors keep what EnOS said (code, message, requestId) plus the HTTP status and the operation, and
+their text tells the user what to check. No secret (key, token, signature) is ever part of an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "DeletionRejectedError",
+    "EnosError",
+    "InvalidIdsError",
+    "InvalidParameterError",
+    "PipelineAccessError",
+    "PipelineNotFoundError",
+    "PipelineNotPausedError",
+    "PipelineStatusError",
+    "RateLimitedError",
+    "RequestTooLargeError",
+    "ServerError",
+    "StateRemainsError",
+    "TooManyPointsError",
+    "TransportError",
+    "UnsupportedStageError",
+    "api_error_class",
+]
+
+
+class EnosError(Exception):
+    """Root of every error this package raises."""
+
+
+class ConfigurationError(EnosError, ValueError):
+    """A connection setting is missing or invalid (names the stack config key and the variable)."""
+
+
+class InvalidIdsError(EnosError, ValueError):
+    """An asset or point ID input is unusable; ``input_name`` is the resource input to fix."""
+
+    def __init__(self, input_name: str, reason: str) -> None:
+        super().__init__(f"{input_name}: {reason}")
+        self.input_name = input_name
+        self.reason = reason
+
+
+class TransportError(EnosError):
+    """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying."""
+
+    def __init__(self, operation: str, detail: str, target: str = "") -> None:
+        where = f" for {target}" if target else ""
+        super().__init__(f"{operation} failed{where}: {detail}")
+        self.operation = operation
+        self.detail = detail
+        self.target = target
+
+
+class ApiError(EnosError):
+    """EnOS (or its gateway) answered, and the answer is a failure.
+
+    ``code`` is the EnOS business code (``None`` for a bare HTTP rejection), ``message`` the text it gave,
+    ``request_id`` its requestId, ``http_status`` the HTTP status and ``operation`` what we were doing.
+    """
+
+    #: What a user should check, formatted with the error's ``context`` (e.g. ``pipeline_id``).
+    hint = ""
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        message: str,
+        code: int | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        target: str = "",
+        context: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.operation = operation
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.http_status = http_status
+        self.target = target
+        self.context = dict(context or {})
+        self.retry_after = retry_after
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" for {self.target}" if self.target else ""
+        if self.code is not None:
+            what = f'EnOS {self.code} "{self.message}"'
+        else:
+            what = f'HTTP {self.http_status} "{self.message}"'
+        if self.code is not None and self.http_status not in (None, 200):
+            what += f" (HTTP {self.http_status})"
+        rid = f" (requestId {self.request_id})" if self.request_id else " (no requestId)"
+        text = f"{self.operation} failed{where}: {what}{rid}"
+        hint = self._hint()
+        return f"{text} — {hint}" if hint else text
+
+    def _hint(self) -> str:
+        if not self.hint:
+            return ""
+        try:
+            return self.hint.format_map(_Defaulting(self.context))
+        except (ValueError, IndexError):
+            return self.hint
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__: make copies and pickles (e.g. across a process pool) round-trip.
+        return (_rebuild, (type(self), self._kwargs()))
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "message": self.message,
+            "code": self.code,
+            "request_id": self.request_id,
+            "http_status": self.http_status,
+            "target": self.target,
+            "context": self.context,
+            "retry_after": self.retry_after,
+        }
+
+
+def _rebuild(cls: type[ApiError], kwargs: dict[str, Any]) -> ApiError:
+    return cls(**kwargs)
+
+
+class _Defaulting(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+class InvalidParameterError(ApiError):
+    """61102: a parameter is missing or invalid."""
+
+    hint = "check pipeline_id, stage_instance_name and the asset/point IDs"
+
+
+class TooManyPointsError(ApiError):
+    """61105: the request names too many asset/point pairs (the client splits and retries first)."""
+
+    hint = "the request still exceeded the limit after splitting it; lower the batch limit"
+
+
+class PipelineAccessError(ApiError):
+    """61106: wrong pipelineId, or the organization has no privilege on it."""
+
+    hint = "check pipeline_id and that org {org_id} owns it"
+
+
+class UnsupportedStageError(ApiError):
+    """61107: the operator named by stage_instance_name does not support this stage state operation."""
+
+    hint = (
+        "check stage_instance_name; stage state exists only for LastRecordAppender, "
+        "LastChangedRecordAppender, LatestRecordMerger, RecordCapturer, LatePointTagger, "
+        "FixedTimeWindowAggregator and SlidingTimeWindowAggregator operators"
+    )
+
+
+class PipelineNotFoundError(ApiError):
+    """61108: the pipeline does not exist."""
+
+    hint = "check pipeline_id and org_id {org_id}"
+
+
+class PipelineStatusError(ApiError):
+    """61152/61165/61121: the pipeline cannot make that status transition now."""
+
+    hint = "check the pipeline's status in the EnOS console"
+
+
+class AuthenticationError(ApiError):
+    """401/403 or a token-service refusal: credentials, signature, clock or IP allow-list."""
+
+    hint = (
+        "check enos:accessKey / ENOS_ACCESS_KEY and enos:secretKey / ENOS_SECRET_KEY, "
+        "that this machine's clock is right, and that the application may call this API from here"
+    )
+
+
+class RateLimitedError(ApiError):
+    """HTTP 429 from the gateway; retried with backoff until the deadline."""
+
+    hint = "the API rate limit held for longer than the retry deadline; try again later"
+
+
+class RequestTooLargeError(ApiError):
+    """HTTP 413: the gateway refused the request body's size."""
+
+    hint = "lower the number of asset/point pairs per request"
+
+
+class ServerError(ApiError):
+    """5xx from the gateway or a service, or EnOS 61199/1005 (other/internal); retried until the deadline."""
+
+    hint = "EnOS failed on its side; the reset is safe to run again (pulumi up retries it)"
+
+
+class DeletionRejectedError(ApiError):
+    """Delete Stage State answered ``code 0`` but ``data: false``: nothing may have been deleted."""
+
+    hint = "EnOS reported the deletion as failed; check that the pipeline is paused, then run pulumi up again"
+
+
+class PipelineNotPausedError(EnosError):
+    """The pipeline's status is not PAUSED, so the reset was not attempted."""
+
+    def __init__(self, pipeline_id: str, org_id: str, status: str | None) -> None:
+        seen = f"is {status}" if status else "was not found among org {org_id}'s released pipelines"
+        seen = seen.format(org_id=org_id)
+        super().__init__(
+            f"Stage state reset refused: pipeline {pipeline_id} {seen}, but deleting stage state needs a "
+            f"PAUSED pipeline. Pause it first (EnOS console or Operate Pipeline action=pause), or set "
+            f"require_paused=False if you have checked this yourself. Nothing was deleted."
+        )
+        self.pipeline_id = pipeline_id
+        self.org_id = org_id
+        self.status = status
+
+
+class StateRemainsError(EnosError):
+    """``verify=True``: after the delete, Get Stage State still returned items for the reset pairs."""
+
+    def __init__(self, target: str, remaining: int, sample: list[tuple[str, str]], request_ids: list[str]):
+        shown = ", ".join(f"{a}/{p}" for a, p in sample)
+        super().__init__(
+            f"Stage state reset for {target} did not take effect: {remaining} asset/point pair(s) still have "
+            f"state after deleting (e.g. {shown}; Get Stage State requestIds {', '.join(request_ids)}). "
+            f"Check that the pipeline stayed paused; pulumi up will retry the reset."
+        )
+        self.target = target
+        self.remaining = remaining
+        self.sample = sample
+        self.request_ids = request_ids
+
+
+_BY_CODE: dict[int, type[ApiError]] = {
+    61102: InvalidParameterError,
+    61105: TooManyPointsError,
+    61106: PipelineAccessError,
+    61107: UnsupportedStageError,
+    61108: PipelineNotFoundError,
+    61121: PipelineStatusError,
+    61152: PipelineStatusError,
+    61165: PipelineStatusError,
+    61199: ServerError,
+    # Token service codes.
+    1001: AuthenticationError,
+    1002: AuthenticationError,
+    1003: AuthenticationError,
+    1004: InvalidParameterError,
+    1005: ServerError,
+    1202: InvalidParameterError,
+    1203: AuthenticationError,
+    1204: AuthenticationError,
+}
+
+
+def api_error_class(code: int | None, http_status: int | None) -> type[ApiError]:
+    """The most specific class for an EnOS code, else for an HTTP status, else :class:`ApiError`."""
+    if code is not None and code in _BY_CODE:
+        return _BY_CODE[code]
+    if http_status in (401, 403):
+        return AuthenticationError
+    if http_status == 429:
+        return RateLimitedError
+    if http_status == 413:
+        return RequestTooLargeError
+    if http_status is not None and http_status >= 500:
+        return ServerError
+    return ApiError
