@@ -34,6 +34,11 @@ __all__ = [
 class EnosError(Exception):
     """Root of every error this package raises."""
 
+    def append_to_message(self, note: str) -> None:
+        # Part of str(), not an exception note: the Pulumi host shows the text, and Python 3.10 has
+        # no add_note.
+        self.args = (f"{self.args[0] if self.args else ''} {note}".strip(), *self.args[1:])
+
 
 class ConfigurationError(EnosError, ValueError):
     """A connection setting is missing or invalid (names the stack config key and the variable)."""
@@ -51,12 +56,14 @@ class InvalidIdsError(EnosError, ValueError):
 class TransportError(EnosError):
     """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying."""
 
-    def __init__(self, operation: str, detail: str, target: str = "") -> None:
+    def __init__(self, operation: str, detail: str, target: str = "", *, retryable: bool = True) -> None:
         where = f" for {target}" if target else ""
         super().__init__(f"{operation} failed{where}: {detail}")
         self.operation = operation
         self.detail = detail
         self.target = target
+        #: False for failures that another attempt cannot mend (a TLS certificate problem, a bad URL).
+        self.retryable = retryable
 
 
 class ApiError(EnosError):

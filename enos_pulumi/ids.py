@@ -1,0 +1,183 @@
+"""Canonical ID sets, their hash, and tiling assets x points into the fewest requests.
+
+A canonical set is the IDs with surrounding whitespace stripped, duplicates dropped, sorted. IDs are
+sent to EnOS comma-joined, so an ID may not contain a comma; it may not contain control characters
+either, which keeps the hash input unambiguous and catches pasted garbage early.
+
+Sets may hold a million IDs: the hot paths stay in C (str.join/split, set, sorted, one regex scan).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidIdsError
+
+__all__ = ["Batch", "Tiling", "canonical_ids", "ids_hash", "plan_tiling"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _first_non_string(items: Sequence[Any]) -> tuple[int, Any]:
+    return next((i, x) for i, x in enumerate(items) if not isinstance(x, str))
+
+
+def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
+    """Canonicalize a list of IDs or one comma-separated string; raise :class:`InvalidIdsError`.
+
+    ``input_name`` (e.g. ``"asset_ids"``) is named in every error so the user knows what to fix.
+    """
+    if isinstance(value, str):
+        joined = value
+        count = None
+    elif isinstance(value, (list, tuple)):
+        try:
+            joined = ",".join(value)
+        except TypeError:
+            index, bad = _first_non_string(value)
+            raise InvalidIdsError(
+                input_name,
+                f"item {index} is {type(bad).__name__} {bad!r}; every ID must be a string",
+            ) from None
+        count = len(value)
+    else:
+        raise InvalidIdsError(
+            input_name,
+            f"expected a list of ID strings or one comma-separated string, got {type(value).__name__}",
+        )
+    parts = joined.split(",")
+    if count is not None and len(parts) != count:
+        index, bad = next((i, x) for i, x in enumerate(value) if "," in x)
+        raise InvalidIdsError(
+            input_name,
+            f"item {index} {bad!r} contains a comma; give one ID per list item "
+            f"(IDs are sent comma-separated, so an ID cannot contain one)",
+        )
+    control = _CONTROL.search(joined)
+    if control is not None:
+        raise InvalidIdsError(
+            input_name,
+            f"an ID contains the control character {control.group()!r} (near "
+            f"{joined[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
+        )
+    unique = {part.strip() for part in parts}
+    if "" in unique:
+        if count == 0 or not joined.strip():
+            raise InvalidIdsError(input_name, "is empty; give at least one ID")
+        stripped = [part.strip() for part in parts]
+        index = stripped.index("")
+        where = (
+            f"item {index}" if count is not None else f"position {index + 1} of the comma-separated string"
+        )
+        raise InvalidIdsError(input_name, f"{where} is an empty ID; remove it or fill it in")
+    return tuple(sorted(unique))
+
+
+def ids_hash(assets: Sequence[str], points: Sequence[str]) -> str:
+    """Hex SHA-256 identifying the pair of canonical sets (order- and duplicate-insensitive via canonical).
+
+    Commas and control characters cannot occur inside IDs, so the encoding below is unambiguous.
+    """
+    digest = hashlib.sha256(b"enos-ids/v1\nassets:")
+    digest.update(",".join(assets).encode())
+    digest.update(b"\npoints:")
+    digest.update(",".join(points).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One request's share: asset indexes [a0, a1) x point indexes [p0, p1) of the canonical sets."""
+
+    a0: int
+    a1: int
+    p0: int
+    p1: int
+
+    @property
+    def asset_count(self) -> int:
+        return self.a1 - self.a0
+
+    @property
+    def point_count(self) -> int:
+        return self.p1 - self.p0
+
+    @property
+    def pairs(self) -> int:
+        return self.asset_count * self.point_count
+
+    def split(self) -> tuple[Batch, Batch]:
+        """Halve the larger side (used when EnOS still answers 61105 for this batch)."""
+        if self.pairs <= 1:
+            raise ValueError("a single pair cannot be split")
+        if self.asset_count >= self.point_count:
+            mid = self.a0 + self.asset_count // 2
+            return Batch(self.a0, mid, self.p0, self.p1), Batch(mid, self.a1, self.p0, self.p1)
+        mid = self.p0 + self.point_count // 2
+        return Batch(self.a0, self.a1, self.p0, mid), Batch(self.a0, self.a1, mid, self.p1)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """A grid: assets cut into ``asset_chunks`` near-equal runs, points into ``point_chunks``."""
+
+    asset_count: int
+    point_count: int
+    asset_chunks: int
+    point_chunks: int
+
+    @property
+    def request_count(self) -> int:
+        return self.asset_chunks * self.point_chunks
+
+    def batches(self) -> Iterator[Batch]:
+        for a0, a1 in _runs(self.asset_count, self.asset_chunks):
+            for p0, p1 in _runs(self.point_count, self.point_chunks):
+                yield Batch(a0, a1, p0, p1)
+
+
+def _runs(n: int, chunks: int) -> Iterator[tuple[int, int]]:
+    """``n`` items cut into ``chunks`` runs whose sizes differ by at most one."""
+    size, extra = divmod(n, chunks)
+    start = 0
+    for i in range(chunks):
+        end = start + size + (1 if i < extra else 0)
+        yield start, end
+        start = end
+
+
+def plan_tiling(asset_count: int, point_count: int, limit: int) -> Tiling:
+    """The grid with the fewest requests such that every request has assets x points <= ``limit``.
+
+    A request names a set of assets and a set of points and covers their cross product, so a plan is a
+    grid: ``ka`` asset runs x ``kp`` point runs, each run at most ``ceil(n/k)`` long. For each distinct
+    point-run length ``q`` (there are O(sqrt(points)) of them) the fewest asset runs follow directly;
+    the best over all ``q`` is the minimum over all grids.
+    """
+    if asset_count < 1 or point_count < 1:
+        raise ValueError("both ID sets must be non-empty")
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    best: tuple[int, int, int] | None = None  # (requests, asset_chunks, point_chunks)
+    kp = 1
+    while kp <= point_count:
+        q = math.ceil(point_count / kp)  # longest point run with kp runs
+        if q <= limit:
+            per_request_assets = limit // q
+            ka = math.ceil(asset_count / per_request_assets)
+            candidate = (ka * kp, ka, kp)
+            # Ties go to fewer point runs: each request then names more points per asset, and the
+            # asset runs are what the grid repeats.
+            if best is None or candidate[0] < best[0]:
+                best = candidate
+        # Jump to the smallest kp that gives a shorter run length.
+        if q == 1:
+            break
+        kp = math.ceil(point_count / (q - 1))
+    assert best is not None  # kp == point_count gives q == 1 <= limit
+    return Tiling(asset_count, point_count, best[1], best[2])
