@@ -39,7 +39,7 @@ from .settings import Settings
 
 __all__ = ["EnosClient", "RequestEvent", "ResetReport", "StageTarget"]
 
-TOKEN_PATH = "/apim-token-service/v2.0/token/get"  # noqa: S105 - a URL path, not a password
+TOKEN_PATH = "/apim-token-service/v2.0/token/get"
 STAGE_STATE_PATH = "/streaming/v2.0/stage-state"
 PIPELINES_PATH = "/streaming/v2.0/streaming/pipelines"
 PIPELINE_PATH = "/streaming/v2.0/streaming/pipeline/"

@@ -1,0 +1,267 @@
+"""The Pulumi dynamic provider behind :class:`enos_pulumi.StageStateReset`.
+
+``StageStateResetProvider`` is stored by module path and class name in every stack's state (dill pickles
+an importable class by reference): never rename or move it. Its pickled form carries no data at all;
+connection settings arrive through ``configure`` in the provider host and from the environment at call
+time, so credentials never enter state and rotating them needs no ``pulumi up``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.output import Unknown
+
+from .client import EnosClient, RequestEvent, StageTarget
+from .errors import InvalidIdsError, PipelineNotPausedError, StateRemainsError
+from .ids import canonical_ids, ids_hash_joined
+from .settings import SETTINGS_KEYS, Settings, resolve_settings
+
+__all__ = ["LIST_FORM_MAX_IDS", "StageStateResetProvider"]
+
+# Check hands back a canonical list (readable, item by item, in a preview) up to this many IDs, and
+# one comma-joined string above it: a list of a million strings costs seconds on every gRPC crossing,
+# the same IDs as one string cost milliseconds. Diffs compare ids_hash, so the form never causes a reset.
+LIST_FORM_MAX_IDS = 1000
+
+ID_INPUTS = ("asset_ids", "point_ids")
+REPLACE_KEYS = ("org_id", "pipeline_id", "stage_instance_name")
+STRING_INPUTS = ("org_id", "pipeline_id", "stage_instance_name")
+BOOL_INPUTS = {"require_paused": True, "verify": False}
+_STDERR_LOCK = threading.Lock()
+
+
+def _is_unknown(value: Any) -> bool:
+    """An input that depends on a resource not created yet (only seen during preview)."""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_is_unknown(item) for item in value)
+    return False
+
+
+def normalize_trigger(value: Any) -> str | None:
+    """Triggers compare as text: 3, 3.0 and "3" are the same trigger; None and "" mean no trigger.
+
+    Numbers reach the provider as floats, so whole numbers are written without ".0".
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("trigger must be a string or a number, not a boolean")
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TypeError("trigger must be a finite number")
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, str):
+        return value if value.strip() else None
+    raise TypeError(f"trigger must be a string or a number, got {type(value).__name__}")
+
+
+def _joined(value: Any) -> str:
+    """Canonical checked IDs (a list or a comma-joined string) as the comma-joined string."""
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _ids_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    assets, points = news.get("asset_ids"), news.get("point_ids")
+    if assets is None or points is None or _is_unknown(assets) or _is_unknown(points):
+        return True
+    return ids_hash_joined(_joined(assets), _joined(points)) != olds.get("ids_hash")
+
+
+def _stderr_line(event: RequestEvent) -> None:
+    # The host shows its stderr in `pulumi up`; a lock keeps lines from 4 host threads whole.
+    with _STDERR_LOCK:
+        print(event.describe(), file=sys.stderr, flush=True)
+
+
+class StageStateResetProvider(ResourceProvider):
+    """Create and update reset the stage state; check, diff, read and delete never call the delete API."""
+
+    # The pickled provider holds no secret (see __getstate__), so it need not be encrypted in state.
+    serialize_as_secret_always = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._config: dict[str, Any] = {}
+        self._environ: Mapping[str, str] | None = None  # tests inject; None means os.environ
+        self._client_factory: Callable[[Settings], EnosClient] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Whatever configure() or a test stored must never be pickled into a stack's state.
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    # -- configuration ---------------------------------------------------------------------------------
+
+    def configure(self, req: ConfigureRequest) -> None:
+        """Keep only the ``enos:*`` connection keys of the stack config (the host calls this once)."""
+        config = {}
+        for config_key, _ in SETTINGS_KEYS.values():
+            value = req.config.get(config_key)
+            if value is not None:
+                config[config_key] = value
+        self._config = config
+
+    def _settings(self) -> Settings:
+        environ = self._environ if self._environ is not None else os.environ
+        return resolve_settings(None, self._config, environ)
+
+    def _client(self) -> EnosClient:
+        settings = self._settings()
+        if self._client_factory is not None:
+            return self._client_factory(settings)
+        return EnosClient(settings, on_event=_stderr_line)
+
+    # -- check / diff ----------------------------------------------------------------------------------
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input."""
+        inputs = dict(news)
+        failures: list[CheckFailure] = []
+        for name in STRING_INPUTS:
+            value = news.get(name)
+            if _is_unknown(value):
+                continue
+            if value is None or (isinstance(value, str) and not value.strip()):
+                hint = " (or set stack config enos:orgId / ENOS_ORG_ID)" if name == "org_id" else ""
+                failures.append(CheckFailure(name, f"{name} is required and must not be empty{hint}"))
+            elif not isinstance(value, str):
+                failures.append(CheckFailure(name, f"{name} must be a string, got {type(value).__name__}"))
+            else:
+                inputs[name] = value.strip()
+        for name in ID_INPUTS:
+            value = news.get(name)
+            if isinstance(value, Unknown):
+                continue
+            if value is None:
+                failures.append(
+                    CheckFailure(
+                        name, f"{name} is required: a non-empty list of IDs or a comma-separated string"
+                    )
+                )
+                continue
+            try:
+                ids = canonical_ids(value, name)
+            except InvalidIdsError as exc:
+                # Only now look for unknown items: scanning a million-item list on every check is slow.
+                if not _is_unknown(value):
+                    failures.append(CheckFailure(name, str(exc)))
+                continue
+            as_list = isinstance(value, (list, tuple)) and len(ids) <= LIST_FORM_MAX_IDS
+            inputs[name] = list(ids) if as_list else ",".join(ids)
+        for name, default in BOOL_INPUTS.items():
+            value = news.get(name)
+            if value is None:
+                inputs[name] = default
+            elif not isinstance(value, bool) and not _is_unknown(value):
+                failures.append(CheckFailure(name, f"{name} must be true or false, got {value!r}"))
+        trigger = news.get("trigger")
+        if not _is_unknown(trigger):
+            try:
+                inputs["trigger"] = normalize_trigger(trigger)
+            except TypeError as exc:
+                failures.append(CheckFailure("trigger", str(exc)))
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Replace on a new target; update on new IDs or a new non-empty trigger; nothing else changes.
+
+        ``olds`` are the stored outputs (which hold ``ids_hash``), ``news`` the checked inputs.
+        """
+        replaces = [
+            key for key in REPLACE_KEYS if _is_unknown(news.get(key)) or news.get(key) != olds.get(key)
+        ]
+        changed = list(replaces)
+        if _ids_changed(olds, news):
+            changed.append("ids_hash")
+        trigger = news.get("trigger")
+        if _is_unknown(trigger) or (trigger is not None and trigger != olds.get("trigger")):
+            changed.append("trigger")
+        return DiffResult(
+            changes=bool(changed),
+            replaces=replaces,
+            stables=[],
+            delete_before_replace=False,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = self._reset(props)
+        return CreateResult(f"reset-{uuid.uuid4().hex}", outs)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._reset(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Refresh: there is nothing to read back, so the stored outputs stand and no call is made.
+
+        Returning no inputs keeps the stored inputs (the engine retains them), so the next diff is
+        unchanged; diffs compare stored outputs anyway.
+        """
+        outs = {key: value for key, value in props.items() if key != "__provider"}
+        return ReadResult(id_, outs, None)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Destroy forgets the resource; deleted state cannot be restored, so no call is made."""
+
+    # -- the reset -------------------------------------------------------------------------------------
+
+    def _reset(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Paused check (optional) -> delete every batch -> read back (optional); raises on any failure."""
+        target = StageTarget(props["org_id"], props["pipeline_id"], props["stage_instance_name"])
+        assets_joined = _joined(props["asset_ids"])
+        points_joined = _joined(props["point_ids"])
+        assets: Sequence[str] = assets_joined.split(",")
+        points: Sequence[str] = points_joined.split(",")
+        client = self._client()
+        if props.get("require_paused", True):
+            status = client.pipeline_status(target.org_id, target.pipeline_id)
+            if status != "PAUSED":
+                raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
+        report = client.delete_stage_state(target, assets, points)
+        if props.get("verify", False):
+            items, request_ids = client.get_stage_state(target, assets, points)
+            asset_set, point_set = set(assets), set(points)
+            remaining = sorted(
+                {
+                    (str(item.get("assetId")), str(item.get("pointId")))
+                    for item in items
+                    if item.get("assetId") in asset_set and item.get("pointId") in point_set
+                }
+            )
+            if remaining:
+                raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
+        return {
+            "org_id": target.org_id,
+            "pipeline_id": target.pipeline_id,
+            "stage_instance_name": target.stage_instance_name,
+            "trigger": props.get("trigger"),
+            "ids_hash": ids_hash_joined(assets_joined, points_joined),
+            "asset_count": len(assets),
+            "point_count": len(points),
+            "request_count": report.request_count,
+            "request_ids": list(report.request_ids),
+            "reset_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
