@@ -295,3 +295,41 @@ class MiniEngine:
     def destroy(self, name: str) -> None:
         old = self.state.pop(name)
         self.host.delete(self.urn(name), old.id, old.outputs)
+
+
+def capture_program(
+    program_dir: str | Path, config: Mapping[str, Any], project: str, stack: str = "dev"
+) -> dict[str, dict[str, Any]]:
+    """Run a Pulumi program under ``pulumi.runtime`` mocks and return each registered resource's inputs.
+
+    The program really runs (its config reads, its ``StageStateReset`` constructors, the provider's
+    pickling); only the engine is replaced, so what it registers can be fed to a :class:`MiniEngine`.
+    Config values that are not strings are JSON-encoded, as ``pulumi config set --path`` stores them.
+    """
+    import json
+    import runpy
+
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime import mocks
+
+    captured: dict[str, dict[str, Any]] = {}
+
+    class Capture(mocks.Mocks):  # type: ignore[misc]
+        def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+            captured[args.name] = dict(args.inputs)
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    runtime_config.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    )
+    mocks.set_mocks(Capture(), project=project, stack=stack, preview=False)
+    main = Path(program_dir) / "__main__.py"
+
+    def run() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    mocks.test(run)()
+    return captured

@@ -1,0 +1,235 @@
+"""`make demo`: the example program's lifecycle against the local EnOS simulator.
+
+With the `pulumi` CLI on PATH, real `pulumi up` runs on a local file backend. Without it, the example
+program runs under Pulumi's mocks (to capture what it registers) and Pulumi's real provider host
+(`python -m pulumi.dynamic`) is driven over gRPC in the engine's call order. Either way it shows:
+the first up resets N pairs in K requests; a second up changes nothing; a changed ID list resets again;
+a running pipeline is refused with a clear message. Any surprise exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from enos_pulumi.simulator import Simulator
+
+HERE = Path(__file__).resolve().parent
+PROGRAM = HERE / "pipeline-release"
+PROJECT = "enos-pipeline-release"
+SEED = Path(__file__).resolve().parent.parent / "enos_pulumi" / "simulator" / "demo_seed.yaml"
+ORG, ACCESS_KEY, SECRET_KEY = "o-demo", "demo-access-key", "demo-secret-key"  # simulator-only values
+PAUSED, RUNNING, STAGE = "pl-demo-paused", "pl-demo-running", "FixedTimeWindowAggregator_1"
+POINTS = ["INV.GenActivePW", "INV.Temp"]
+
+
+class Surprise(Exception):
+    """Something the demo did not expect: it exits non-zero."""
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise Surprise(what)
+
+
+def deletes(sim: Simulator) -> list[dict[str, Any]]:
+    return [r for r in sim.requests if r.get("operation") == "delete"]
+
+
+class HostRunner:
+    """No CLI: the program under mocks, Pulumi's provider host for the resource calls."""
+
+    name = "Pulumi's provider host (no pulumi CLI on PATH)"
+
+    def __init__(self, sim: Simulator) -> None:
+        from enos_pulumi.hostdriver import MiniEngine, ProviderHost, secret
+
+        self.host = ProviderHost(cwd=PROGRAM, env={**os.environ, "PULUMI_PROJECT": PROJECT}).start()
+        self.host.configure(
+            {
+                "enos:apiGateway": sim.base_url,
+                "enos:accessKey": ACCESS_KEY,
+                "enos:secretKey": secret(SECRET_KEY),
+            }
+        )
+        self.engine = MiniEngine(self.host, stack="demo", project=PROJECT)
+        self._printed = 0
+
+    def up(self, config: dict[str, Any]) -> str:
+        from enos_pulumi.hostdriver import capture_program
+
+        registered = capture_program(PROGRAM, config, PROJECT, stack="demo")
+        try:
+            return self.engine.up("window-agg-reset", registered["window-agg-reset"]).op
+        finally:
+            self._echo_host_output()
+
+    def _echo_host_output(self) -> None:
+        # What `pulumi up` would show from the provider: its progress lines.
+        import time
+
+        time.sleep(0.05)  # the host's stderr is read by a thread
+        lines = self.host.stderr.splitlines()
+        for line in lines[self._printed :]:
+            say(f"    | {line}")
+        self._printed = len(lines)
+
+    def close(self) -> None:
+        self.host.stop()
+
+
+class CliRunner:
+    """The real `pulumi` CLI on a local file backend in a scratch directory."""
+
+    name = "the pulumi CLI (local file backend)"
+
+    def __init__(self, sim: Simulator) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="enos-demo-"))
+        shutil.copytree(PROGRAM, self.workdir / "program")
+        self.program = self.workdir / "program"
+        # Use this repository's virtualenv rather than creating one per run.
+        venv = Path(sys.prefix)
+        project = (self.program / "Pulumi.yaml").read_text()
+        (self.program / "Pulumi.yaml").write_text(project.replace("virtualenv: venv", f"virtualenv: {venv}"))
+        (self.workdir / "state").mkdir()
+        self.env = {
+            **os.environ,
+            "PULUMI_BACKEND_URL": f"file://{self.workdir / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": "enos-demo",  # encrypts the demo stack's secrets, local only
+            "PULUMI_SKIP_UPDATE_CHECK": "1",
+        }
+        self.pulumi("stack", "init", "demo")
+        self.pulumi("config", "set", "enos:apiGateway", sim.base_url)
+        self.pulumi("config", "set", "enos:accessKey", ACCESS_KEY)
+        self.pulumi("config", "set", "--secret", "enos:secretKey", SECRET_KEY)
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603 - the user's pulumi CLI with our own arguments
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.program,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise Surprise(f"pulumi {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def up(self, config: dict[str, Any]) -> str:
+        for key, value in config.items():
+            if isinstance(value, str):
+                self.pulumi("config", "set", key, value)
+            else:
+                self.pulumi("config", "set", "--path", key, json.dumps(value))
+        result = self.pulumi("up", "--yes", "--skip-preview", "--json", check=False)
+        for line in (result.stderr or "").splitlines():
+            say(f"    | {line}")
+        if result.returncode != 0:
+            raise RuntimeError(result.stdout + result.stderr)
+        summary = json.loads(result.stdout or "{}").get("changeSummary", {})
+        for op in ("replace", "create", "update"):
+            if summary.get(op):
+                return op
+        return "same"
+
+    def close(self) -> None:
+        self.pulumi("stack", "rm", "--yes", "--force", check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
+    sim = Simulator().start()
+    try:
+        sim.load_seed(SEED)
+        before = sim.stage_pairs(ORG, PAUSED, STAGE)
+        runner = make_runner(sim)
+        say(f"EnOS simulator at {sim.base_url}; lifecycle through {runner.name}.")
+        config: dict[str, Any] = {
+            "enos:orgId": ORG,
+            f"{PROJECT}:pipelineId": PAUSED,
+            f"{PROJECT}:release": "2026-11",
+            f"{PROJECT}:assetIds": ["inv01", "inv02"],
+            f"{PROJECT}:pointIds": POINTS,
+        }
+        try:
+            say("\n1. First `pulumi up`: the reset runs.")
+            op = runner.up(config)
+            sent = deletes(sim)
+            expect(op == "create", f"first up should create the reset, got {op}")
+            expect(all(r["status"] == 200 for r in sent) and sent, "first up sent no successful delete")
+            gone = before - sim.stage_pairs(ORG, PAUSED, STAGE)
+            expected = {(a, p) for a in ("inv01", "inv02") for p in POINTS}
+            expect(gone == expected, f"expected exactly {sorted(expected)} reset, got {sorted(gone)}")
+            say(
+                f"   -> reset {len(gone)} asset/point pairs in {len(sent)} request(s); other state untouched."
+            )
+
+            say("\n2. Second `pulumi up` with the same program: nothing to do.")
+            sim.clear_log()
+            op = runner.up(config)
+            expect(op == "same", f"second up should change nothing, got {op}")
+            expect(not deletes(sim), f"second up sent {len(deletes(sim))} delete call(s)")
+            say("   -> no change, 0 delete calls.")
+
+            say(
+                "\n3. The asset list changes (inv03 added, order shuffled, a duplicate): the reset runs again."
+            )
+            sim.clear_log()
+            config[f"{PROJECT}:assetIds"] = ["inv03", "inv01", "inv02", "inv01"]
+            op = runner.up(config)
+            sent = deletes(sim)
+            expect(op == "update", f"a changed ID list should update the reset, got {op}")
+            expect(bool(sent), "the changed ID list sent no delete")
+            pairs = sum(int(r.get("asset_count") or 0) * int(r.get("point_count") or 0) for r in sent)
+            expect(pairs == 3 * len(POINTS), f"expected {3 * len(POINTS)} pairs reset again, got {pairs}")
+            say(f"   -> reset {pairs} pairs in {len(sent)} request(s).")
+
+            say("\n4. The reset is pointed at a RUNNING pipeline: refused before anything is deleted.")
+            sim.clear_log()
+            config[f"{PROJECT}:pipelineId"] = RUNNING
+            running_before = sim.stage_pairs(ORG, RUNNING, STAGE)
+            try:
+                runner.up(config)
+            except Exception as exc:  # noqa: BLE001 - the demo shows whatever the user would see
+                text = str(exc)
+                expect(
+                    "PipelineNotPausedError" in text or "is RUNNING" in text, f"unexpected failure: {text}"
+                )
+                message = next((ln for ln in text.splitlines() if "refused" in ln), text.splitlines()[-1])
+                say(f"   -> pulumi up fails with: {message.strip()}")
+            else:
+                raise Surprise("a reset of a RUNNING pipeline was not refused")
+            expect(not deletes(sim), "a delete was sent to a running pipeline")
+            expect(sim.stage_pairs(ORG, RUNNING, STAGE) == running_before, "running pipeline state changed")
+            say("   -> 0 delete calls; the running pipeline's state is untouched.")
+        finally:
+            runner.close()
+    finally:
+        sim.stop()
+    say("\nDemo finished: every step behaved as designed.")
+
+
+def main() -> int:
+    use_cli = shutil.which("pulumi") is not None and os.environ.get("ENOS_DEMO_NO_CLI") != "1"
+    try:
+        run(CliRunner if use_cli else HostRunner)
+    except Surprise as exc:
+        say(f"\nDEMO FAILED: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
