@@ -314,7 +314,7 @@ def capture_program(
 
     captured: dict[str, dict[str, Any]] = {}
 
-    class Capture(mocks.Mocks):  # type: ignore[misc]
+    class Capture(mocks.Mocks):
         def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
             captured[args.name] = dict(args.inputs)
             return f"{args.name}-id", dict(args.inputs)
@@ -331,5 +331,5 @@ def capture_program(
     def run() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    mocks.test(run)()
+    mocks.test(run)()  # type: ignore[no-untyped-call]
     return captured

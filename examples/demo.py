@@ -95,6 +95,7 @@ class CliRunner:
     name = "the pulumi CLI (local file backend)"
 
     def __init__(self, sim: Simulator) -> None:
+        self.cli = shutil.which("pulumi") or "pulumi"
         self.workdir = Path(tempfile.mkdtemp(prefix="enos-demo-"))
         shutil.copytree(PROGRAM, self.workdir / "program")
         self.program = self.workdir / "program"
@@ -116,7 +117,7 @@ class CliRunner:
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(  # noqa: S603 - the user's pulumi CLI with our own arguments
-            ["pulumi", *args, "--non-interactive"],
+            [self.cli, *args, "--non-interactive"],
             cwd=self.program,
             env=self.env,
             capture_output=True,
@@ -184,7 +185,8 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             say("   -> no change, 0 delete calls.")
 
             say(
-                "\n3. The asset list changes (inv03 added, order shuffled, a duplicate): the reset runs again."
+                "\n3. The asset list changes (inv03 added, order shuffled, a duplicate): "
+                "the reset runs again."
             )
             sim.clear_log()
             config[f"{PROJECT}:assetIds"] = ["inv03", "inv01", "inv02", "inv01"]
@@ -202,7 +204,7 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             running_before = sim.stage_pairs(ORG, RUNNING, STAGE)
             try:
                 runner.up(config)
-            except Exception as exc:  # noqa: BLE001 - the demo shows whatever the user would see
+            except Exception as exc:  # the demo shows whatever the user would see
                 text = str(exc)
                 expect(
                     "PipelineNotPausedError" in text or "is RUNNING" in text, f"unexpected failure: {text}"
