@@ -1,0 +1,967 @@
+"""The local EnOS simulator, exercised over real sockets with ``requests`` and auth.py's signing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from enos_pulumi.auth import params_data, request_signature, token_encryption
+from enos_pulumi.simulator import Fault, SeedError, Simulator, demo_seed, parse_fault
+from enos_pulumi.simulator.__main__ import main as cli_main
+from tests.fixtures_simulator import (
+    SIM_ACCESS_KEY,
+    SIM_ORG_ID,
+    SIM_OTHER_ORG_ID,
+    SIM_OTHER_PIPELINE,
+    SIM_PAUSED_PIPELINE,
+    SIM_RUNNING_PIPELINE,
+    SIM_SECRET_KEY,
+    SIM_STAGE,
+)
+
+TOKEN_PATH = "/apim-token-service/v2.0/token/get"
+REFRESH_PATH = "/apim-token-service/v2.0/token/refresh"
+STATE_PATH = "/streaming/v2.0/stage-state"
+LIST_PATH = "/streaming/v2.0/streaming/pipelines"
+OPERATE_PATH = "/streaming/v2.0/streaming/pipeline/"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+Factory = Callable[..., Simulator]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Api:
+    """A minimal signing client written from enos-api.md, independent of enos_pulumi.client."""
+
+    def __init__(
+        self,
+        sim: Simulator,
+        key: str = SIM_ACCESS_KEY,
+        secret: str = SIM_SECRET_KEY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base = sim.base_url
+        self.key, self.secret, self.clock = key, secret, clock
+        self.session = requests.Session()
+        self._token: str | None = None
+        self._last_ts = 0
+
+    def now_ms(self) -> int:
+        # Distinct timestamps, so two token requests in one millisecond are not replays.
+        ts = max(int(self.clock() * 1000), self._last_ts + 1)
+        self._last_ts = ts
+        return ts
+
+    def token_body(self, ts: int | None = None) -> dict[str, Any]:
+        ts = self.now_ms() if ts is None else ts
+        return {
+            "appKey": self.key,
+            "encryption": token_encryption(self.key, ts, self.secret),
+            "timestamp": ts,
+        }
+
+    def post_token(self, body: Any, path: str = TOKEN_PATH) -> requests.Response:
+        return self.session.post(self.base + path, json=body, timeout=5)
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            reply = self.post_token(self.token_body()).json()
+            assert reply["status"] == 0, reply
+            self._token = reply["data"]["accessToken"]
+        return self._token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]] = (),
+        body: Any = None,
+        *,
+        token: str | None = None,
+        ts: int | None = None,
+        secret: str | None = None,
+        sign_query: Iterable[tuple[str, str]] | None = None,
+        sign_body: bytes | None = None,
+        timeout: float = 5,
+    ) -> requests.Response:
+        query = list(query)
+        raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+        token = self.token if token is None else token
+        ts = self.now_ms() if ts is None else ts
+        signed_params = params_data(
+            query if sign_query is None else sign_query, raw if sign_body is None else sign_body
+        )
+        headers = {
+            "apim-accesstoken": token,
+            "apim-timestamp": str(ts),
+            "apim-signature": request_signature(token, signed_params, ts, secret or self.secret),
+            "Content-Type": "application/json;charset=UTF-8",
+        }
+        url = self.base + path + ("?" + urlencode(query) if query else "")
+        return self.session.request(method, url, data=raw or None, headers=headers, timeout=timeout)
+
+    def state(
+        self,
+        action: str,
+        assets: str,
+        points: str,
+        pipeline: str = SIM_PAUSED_PIPELINE,
+        stage: str = SIM_STAGE,
+        org: str = SIM_ORG_ID,
+    ) -> requests.Response:
+        body = {"pipelineId": pipeline, "stageInstanceName": stage, "assetIds": assets, "pointIds": points}
+        return self.call("POST", STATE_PATH, [("action", action), ("orgId", org)], body)
+
+    def operate(
+        self, pipeline: str, action: str, body: Any = None, org: str = SIM_ORG_ID
+    ) -> requests.Response:
+        return self.call("POST", OPERATE_PATH + pipeline, [("action", action), ("orgId", org)], body)
+
+    def list(self, page_no: int, page_size: int, released: str = "true") -> requests.Response:
+        query = [("orgId", SIM_ORG_ID), ("pageNo", str(page_no)), ("pageSize", str(page_size))]
+        return self.call("GET", LIST_PATH, [*query, ("ifReleased", released)])
+
+
+@pytest.fixture
+def api(simulator: Simulator) -> Iterator[Api]:
+    client = Api(simulator)
+    yield client
+    client.session.close()
+
+
+def pairs(assets: Iterable[str], points: Iterable[str]) -> set[tuple[str, str]]:
+    points = list(points)
+    return {(a, p) for a in assets for p in points}
+
+
+# -- token service -------------------------------------------------------------------------------------
+
+
+def test_token_is_issued_with_the_documented_reply(simulator: Simulator, api: Api) -> None:
+    reply = api.post_token(api.token_body())
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == 0 and body["msg"] == "SUCCESS" and body["business"] == "apim-token-service"
+    assert len(body["data"]["accessToken"]) >= 20 and body["data"]["expire"] == 7200
+    assert "code" not in body
+    assert simulator.tokens_issued == 1
+
+
+def test_token_lifetime_is_configurable(simulator_factory: Factory) -> None:
+    api = Api(simulator_factory(token_lifetime=60))
+    assert api.post_token(api.token_body()).json()["data"]["expire"] == 60
+
+
+def test_replayed_encryption_is_rejected(simulator: Simulator, api: Api) -> None:
+    body = api.token_body()
+    assert api.post_token(body).json()["status"] == 0
+    replay = api.post_token(body)
+    assert replay.status_code == 200 and replay.json()["status"] == 1001
+    assert simulator.tokens_issued == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status"),
+    [
+        (lambda b: {**b, "encryption": "0" * 64}, 1003),
+        (lambda b: {**b, "appKey": "no-such-app"}, 1002),
+        (lambda b: {k: v for k, v in b.items() if k != "encryption"}, 1202),
+        (lambda b: {**b, "appKey": ""}, 1202),
+        (lambda b: {**b, "timestamp": "yesterday"}, 1004),
+        (lambda b: {**b, "appKey": 12}, 1004),
+        (lambda b: [b], 1004),
+    ],
+    ids=[
+        "wrong-encryption",
+        "unknown-app",
+        "missing-field",
+        "empty-field",
+        "bad-timestamp",
+        "bad-type",
+        "array",
+    ],
+)
+def test_token_refusals(simulator: Simulator, api: Api, mutate: Callable[[Any], Any], status: int) -> None:
+    reply = api.post_token(mutate(api.token_body()))
+    assert reply.status_code == 200
+    assert reply.json()["status"] == status and reply.json()["data"] is None
+    assert simulator.tokens_issued == 0
+
+
+def test_token_request_body_that_is_not_json_is_1004(api: Api) -> None:
+    reply = api.session.post(api.base + TOKEN_PATH, data=b"appKey=x", timeout=5)
+    assert reply.json()["status"] == 1004
+
+
+def test_refresh_replaces_the_token(simulator: Simulator, api: Api) -> None:
+    old = api.token
+    reply = api.post_token({**api.token_body(), "accessToken": old}, REFRESH_PATH).json()
+    assert reply["status"] == 0
+    new = reply["data"]["accessToken"]
+    assert new != old and simulator.tokens_issued == 2
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)], token=new).json()["code"] == 0
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)], token=old).json()["code"] == 1203
+
+
+def test_refresh_of_an_unknown_token_fails_with_1204(api: Api) -> None:
+    reply = api.post_token({**api.token_body(), "accessToken": "not-a-token"}, REFRESH_PATH).json()
+    assert reply["status"] == 1204
+
+
+# -- signature checks ----------------------------------------------------------------------------------
+
+
+def test_signed_delete_removes_exactly_the_named_pairs(simulator: Simulator, api: Api) -> None:
+    assets, points = ["inv01", "inv02", "inv03"], ["p1", "p2", "p3"]
+    other_stage = "LastRecordAppender_2"
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, assets, points)
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, other_stage, assets, points)
+    simulator.set_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE, assets, points)
+    simulator.set_pairs(SIM_OTHER_ORG_ID, SIM_OTHER_PIPELINE, SIM_STAGE, assets, points)
+
+    reply = api.state("delete", "inv01,inv02", "p1,p2")
+
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["code"] == 0 and body["data"] is True and body["msg"] == " OK"
+    assert len(body["requestId"]) == 32
+    expected = pairs(assets, points) - pairs(["inv01", "inv02"], ["p1", "p2"])
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == expected
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, other_stage) == pairs(assets, points)
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == pairs(assets, points)
+    assert simulator.stage_pairs(SIM_OTHER_ORG_ID, SIM_OTHER_PIPELINE, SIM_STAGE) == pairs(assets, points)
+
+
+def test_deleting_pairs_without_state_still_succeeds(simulator: Simulator, api: Api) -> None:
+    reply = api.state("delete", "nothing-here", "p1").json()
+    assert reply["code"] == 0 and reply["data"] is True
+    assert simulator.pair_count() == 0
+
+
+def test_query_order_does_not_matter_because_the_server_sorts(simulator: Simulator, api: Api) -> None:
+    body = {
+        "pipelineId": SIM_PAUSED_PIPELINE,
+        "stageInstanceName": SIM_STAGE,
+        "assetIds": "a",
+        "pointIds": "p",
+    }
+    reply = api.call("POST", STATE_PATH, [("orgId", SIM_ORG_ID), ("action", "delete")], body)
+    assert reply.status_code == 200 and reply.json()["data"] is True
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "msg"),
+    [
+        ({"secret": "wrong-secret"}, "signature mismatch"),
+        ({"sign_query": [("action", "delete"), ("orgId", "o-elsewhere")]}, "signature mismatch"),
+        ({"sign_body": b"{}"}, "signature mismatch"),
+        ({"ts": int(time.time() * 1000) - 16 * 60 * 1000}, "timestamp out of range"),
+        ({"ts": int(time.time() * 1000) + 16 * 60 * 1000}, "timestamp out of range"),
+        ({"token": "forged-token"}, "unknown access token"),
+    ],
+    ids=["wrong-secret", "tampered-query", "tampered-body", "stale", "future", "unknown-token"],
+)
+def test_bad_credentials_get_401(simulator: Simulator, api: Api, kwargs: dict[str, Any], msg: str) -> None:
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a"], ["p"])
+    body = {
+        "pipelineId": SIM_PAUSED_PIPELINE,
+        "stageInstanceName": SIM_STAGE,
+        "assetIds": "a",
+        "pointIds": "p",
+    }
+    reply = api.call("POST", STATE_PATH, [("action", "delete"), ("orgId", SIM_ORG_ID)], body, **kwargs)
+    assert reply.status_code == 401
+    assert reply.json()["msg"] == msg and "code" not in reply.json()
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == {("a", "p")}
+
+
+def test_missing_signature_headers_get_401(api: Api) -> None:
+    reply = api.session.get(api.base + LIST_PATH, params={"orgId": SIM_ORG_ID}, timeout=5)
+    assert reply.status_code == 401 and "missing" in reply.json()["msg"]
+
+
+def test_timestamp_just_inside_the_window_is_accepted(api: Api) -> None:
+    ts = int(time.time() * 1000) - 14 * 60 * 1000
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)], ts=ts).json()["code"] == 0
+
+
+def test_token_expires_after_its_lifetime(simulator_factory: Factory) -> None:
+    clock = FakeClock()
+    api = Api(simulator_factory(clock=clock, token_lifetime=100), clock=clock)
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)]).status_code == 200
+    clock.now += 101
+    reply = api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)])
+    assert reply.status_code == 401
+    assert reply.json()["code"] == 1203 and reply.json()["msg"] == "access token expired"
+    assert len(reply.json()["requestId"]) == 32
+
+
+def test_expire_tokens_now(simulator: Simulator, api: Api) -> None:
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)]).status_code == 200
+    assert simulator.expire_tokens() == 1
+    reply = api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)])
+    assert reply.status_code == 401 and reply.json()["code"] == 1203
+    api._token = None  # a fresh token works again
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)]).status_code == 200
+
+
+# -- stage state errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"stageInstanceName": SIM_STAGE, "assetIds": "a", "pointIds": "p"},
+        {"pipelineId": SIM_PAUSED_PIPELINE, "stageInstanceName": SIM_STAGE, "assetIds": "a"},
+        {
+            "pipelineId": SIM_PAUSED_PIPELINE,
+            "stageInstanceName": SIM_STAGE,
+            "assetIds": ["a"],
+            "pointIds": "p",
+        },
+        {"pipelineId": SIM_PAUSED_PIPELINE, "stageInstanceName": SIM_STAGE, "assetIds": "", "pointIds": "p"},
+        {
+            "pipelineId": SIM_PAUSED_PIPELINE,
+            "stageInstanceName": SIM_STAGE,
+            "assetIds": "a,,b",
+            "pointIds": "p",
+        },
+        b"not json",
+        [1, 2],
+    ],
+    ids=["no-pipeline", "no-points", "list-not-string", "empty", "empty-id", "not-json", "array"],
+)
+def test_invalid_stage_state_body_is_61102(api: Api, body: Any) -> None:
+    for action in ("delete", "get"):
+        reply = api.call("POST", STATE_PATH, [("action", action), ("orgId", SIM_ORG_ID)], body)
+        assert reply.status_code == 200 and reply.json()["code"] == 61102
+
+
+@pytest.mark.parametrize("query", [[("action", "delete")], [("action", "purge"), ("orgId", SIM_ORG_ID)]])
+def test_missing_org_or_bad_action_is_61102(api: Api, query: list[tuple[str, str]]) -> None:
+    body = {
+        "pipelineId": SIM_PAUSED_PIPELINE,
+        "stageInstanceName": SIM_STAGE,
+        "assetIds": "a",
+        "pointIds": "p",
+    }
+    assert api.call("POST", STATE_PATH, query, body).json()["code"] == 61102
+
+
+def test_too_many_pairs_is_61105(simulator_factory: Factory) -> None:
+    sim = simulator_factory(pair_limit=6)
+    sim.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a1", "a2", "a3"], ["p1", "p2", "p3"])
+    api = Api(sim)
+    assert api.state("delete", "a1,a2,a3", "p1,p2,p3").json()["code"] == 61105
+    assert api.state("get", "a1,a2,a3", "p1,p2,p3").json()["code"] == 61105
+    assert len(sim.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE)) == 9
+    assert api.state("delete", "a1,a2", "p1,p2,p3").json()["data"] is True  # exactly at the limit
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "org"),
+    [("pl-nope", SIM_ORG_ID), (SIM_OTHER_PIPELINE, SIM_ORG_ID), (SIM_OTHER_PIPELINE, SIM_OTHER_ORG_ID)],
+    ids=["unknown", "other-orgs-pipeline", "org-without-privilege"],
+)
+def test_unknown_or_foreign_pipeline_is_61106(
+    simulator: Simulator, api: Api, pipeline: str, org: str
+) -> None:
+    simulator.set_pairs(SIM_OTHER_ORG_ID, SIM_OTHER_PIPELINE, SIM_STAGE, ["a"], ["p"])
+    for action in ("delete", "get"):
+        reply = api.state(action, "a", "p", pipeline=pipeline, org=org).json()
+        assert reply["code"] == 61106 and reply["msg"] == "Wrong pipelineId or OU has no privilege"
+    assert simulator.stage_pairs(SIM_OTHER_ORG_ID, SIM_OTHER_PIPELINE, SIM_STAGE) == {("a", "p")}
+
+
+@pytest.mark.parametrize(
+    "stage", ["StreamJoiner_1", "Fixedtimewindowaggregator_1", "_FixedTimeWindowAggregator"]
+)
+def test_unsupported_stage_is_61107(api: Api, stage: str) -> None:
+    assert api.state("delete", "a", "p", stage=stage).json()["code"] == 61107
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        "LastRecordAppender_1",
+        "LastChangedRecordAppender_1",
+        "LatestRecordMerger_1",
+        "RecordCapturer_1",
+        "LatePointTagger_1",
+        "FixedTimeWindowAggregator_1",
+        "SlidingTimeWindowAggregator_1",
+    ],
+)
+def test_every_documented_stage_type_is_supported(api: Api, stage: str) -> None:
+    assert api.state("delete", "a", "p", stage=stage).json()["code"] == 0
+
+
+def test_delete_on_a_running_pipeline_answers_data_false(simulator: Simulator, api: Api) -> None:
+    simulator.set_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE, ["a"], ["p"])
+    reply = api.state("delete", "a", "p", pipeline=SIM_RUNNING_PIPELINE).json()
+    assert reply["code"] == 0 and reply["data"] is False
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == {("a", "p")}
+
+
+def test_paused_requirement_can_be_switched_off(simulator: Simulator, api: Api) -> None:
+    simulator.require_paused = False
+    simulator.set_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE, ["a"], ["p"])
+    assert api.state("delete", "a", "p", pipeline=SIM_RUNNING_PIPELINE).json()["data"] is True
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == set()
+
+
+# -- get stage state -----------------------------------------------------------------------------------
+
+
+def test_get_returns_items_for_pairs_with_state(simulator: Simulator, api: Api) -> None:
+    simulator.set_state(
+        SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE, "a1", "p1", value=3.5, time=1_700_000_000_000
+    )
+    simulator.set_state(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE, "a2", "p2", value={"sum": 1}, time=5)
+    reply = api.state("get", "a1,a2,a3", "p1,p2", pipeline=SIM_RUNNING_PIPELINE).json()
+    assert reply["code"] == 0
+    assert reply["data"] == [
+        {"assetId": "a1", "pointId": "p1", "time": 1_700_000_000_000, "value": 3.5},
+        {"assetId": "a2", "pointId": "p2", "time": 5, "value": {"sum": 1}},
+    ]
+
+
+def test_get_can_answer_in_the_items_shape(simulator: Simulator, api: Api) -> None:
+    simulator.get_format = "items"
+    simulator.set_state(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, "a1", "p1", value=1, time=7)
+    reply = api.state("get", "a1", "p1,p2").json()
+    assert reply["data"] == {"items": [{"assetId": "a1", "pointId": "p1", "time": 7, "value": 1}]}
+
+
+def test_get_after_delete_finds_nothing(simulator: Simulator, api: Api) -> None:
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a1", "a2"], ["p1", "p2"])
+    assert api.state("delete", "a1,a2", "p1").json()["data"] is True
+    items = api.state("get", "a1,a2", "p1,p2").json()["data"]
+    assert {(i["assetId"], i["pointId"]) for i in items} == {("a1", "p2"), ("a2", "p2")}
+
+
+# -- pipelines -----------------------------------------------------------------------------------------
+
+
+def test_list_pipelines_pages(simulator: Simulator, api: Api) -> None:
+    for n in range(23):
+        simulator.add_pipeline(SIM_ORG_ID, f"pl-{n:02d}", status="STOPPED", name=f"Pipeline {n}")
+    simulator.add_pipeline(SIM_ORG_ID, "pl-draft", status="PUBLISHED", released=False)
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        data = api.list(page, 10).json()["data"]
+        assert data["count"] == 25
+        seen += [p["pipelineId"] for p in data["pipelines"]]
+    assert len(seen) == 25 and len(set(seen)) == 25 and "pl-draft" not in seen
+    assert SIM_OTHER_PIPELINE not in seen
+    assert api.list(4, 10).json()["data"] == {"count": 25, "pipelines": []}
+    first = api.list(1, 2).json()["data"]["pipelines"]
+    assert first == [
+        {"pipelineId": SIM_PAUSED_PIPELINE, "pipelineName": SIM_PAUSED_PIPELINE, "status": "PAUSED"},
+        {"pipelineId": SIM_RUNNING_PIPELINE, "pipelineName": SIM_RUNNING_PIPELINE, "status": "RUNNING"},
+    ]
+    assert api.list(1, 100, released="false").json()["data"]["count"] == 26
+
+
+@pytest.mark.parametrize("page", [("0", "10"), ("1", "x"), ("1", "-3")])
+def test_list_with_bad_paging_is_61102(api: Api, page: tuple[str, str]) -> None:
+    query = [("orgId", SIM_ORG_ID), ("pageNo", page[0]), ("pageSize", page[1])]
+    assert api.call("GET", LIST_PATH, query).json()["code"] == 61102
+
+
+def test_operate_pipeline_transitions(simulator: Simulator, api: Api) -> None:
+    assert api.operate(SIM_RUNNING_PIPELINE, "pause").json()["code"] == 0
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
+    start = {"executionMode": 1, "kafkaRate": 1000}
+    assert api.operate(SIM_RUNNING_PIPELINE, "start", start).json()["code"] == 0
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    assert api.operate(SIM_RUNNING_PIPELINE, "stop").json()["code"] == 0
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "STOPPED"
+    assert (
+        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 0, "kafkaRate": 5}).json()["code"] == 0
+    )
+    assert api.list(1, 10).json()["data"]["pipelines"][1]["status"] == "RUNNING"
+
+
+def test_operate_errors(simulator: Simulator, api: Api) -> None:
+    assert api.operate("pl-nope", "pause").json()["code"] == 61108
+    assert api.operate(SIM_OTHER_PIPELINE, "pause").json()["code"] == 61108
+    assert api.operate(SIM_PAUSED_PIPELINE, "pause").json()["code"] == 61152
+    assert (
+        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 1, "kafkaRate": 10}).json()["code"]
+        == 61165
+    )
+    for bad in (None, {"executionMode": 1}, {"executionMode": 2, "kafkaRate": 1}, {"kafkaRate": 1}):
+        assert api.operate(SIM_PAUSED_PIPELINE, "start", bad).json()["code"] == 61102
+    assert api.operate(SIM_PAUSED_PIPELINE, "release").json()["code"] == 61102
+    simulator.add_pipeline(SIM_ORG_ID, "pl-stopped", status="STOPPED")
+    assert api.operate("pl-stopped", "stop").json()["code"] == 61152
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
+
+
+def test_unknown_path_is_404(simulator: Simulator, api: Api) -> None:
+    reply = api.call("GET", "/streaming/v2.0/nothing", [("orgId", SIM_ORG_ID)])
+    assert reply.status_code == 404
+    assert simulator.requests[-1]["operation"] == "unknown"
+
+
+# -- faults --------------------------------------------------------------------------------------------
+
+
+def test_latency_fault_delays_only_the_targeted_requests(simulator: Simulator, api: Api) -> None:
+    api.token  # noqa: B018 - fetch the token before timing
+    simulator.add_latency(150, op="delete", count=1)
+    started = time.perf_counter()
+    assert api.state("delete", "a", "p").json()["data"] is True
+    assert time.perf_counter() - started >= 0.14
+    assert simulator.faults == []
+    log = simulator.requests
+    assert log[-1]["fault"] == "latency" and log[-1]["duration_ms"] >= 140
+
+
+def test_global_latency(simulator: Simulator, api: Api) -> None:
+    simulator.latency_ms = 60
+    started = time.perf_counter()
+    api.post_token(api.token_body())
+    assert time.perf_counter() - started >= 0.055
+
+
+def test_status_burst_with_retry_after(simulator: Simulator, api: Api) -> None:
+    api.token  # noqa: B018
+    simulator.fail_with_status(429, op="delete", count=2, retry_after=1)
+    for _ in range(2):
+        reply = api.state("delete", "a", "p")
+        assert reply.status_code == 429 and reply.headers["Retry-After"] == "1"
+        assert reply.json()["msg"] == "API rate limit exceeded"
+    assert api.state("delete", "a", "p").json()["data"] is True
+    simulator.fail_with_status(503, count=1)
+    reply = api.state("get", "a", "p")
+    assert reply.status_code == 503 and "Retry-After" not in reply.headers
+
+
+def test_dropped_connection_raises_connection_error(simulator: Simulator, api: Api) -> None:
+    api.token  # noqa: B018
+    simulator.drop_connections(op="delete", count=1)
+    with pytest.raises(requests.ConnectionError):
+        api.state("delete", "a", "p")
+    assert api.state("delete", "a", "p").json()["data"] is True
+    dropped = [e for e in simulator.requests if e["fault"] == "drop"]
+    assert len(dropped) == 1 and dropped[0]["status"] is None and dropped[0]["code"] is None
+    assert (dropped[0]["pipeline_id"], dropped[0]["asset_count"], dropped[0]["point_count"]) == (
+        SIM_PAUSED_PIPELINE,
+        1,
+        1,
+    )
+
+
+def test_html_error_page(simulator: Simulator, api: Api) -> None:
+    simulator.html_error(502, op="token", count=1)
+    reply = api.post_token(api.token_body())
+    assert reply.status_code == 502 and reply.headers["Content-Type"].startswith("text/html")
+    assert reply.text.startswith("<html>") and "502 Bad Gateway" in reply.text
+    with pytest.raises(ValueError):
+        reply.json()
+    assert api.post_token(api.token_body()).json()["status"] == 0
+
+
+def test_data_false_fault_deletes_nothing(simulator: Simulator, api: Api) -> None:
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a"], ["p"])
+    simulator.answer_data_false(count=1)
+    assert api.state("delete", "a", "p").json() == {
+        "code": 0,
+        "msg": " OK",
+        "requestId": simulator.requests[-1]["request_id"],
+        "data": False,
+    }
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == {("a", "p")}
+    assert api.state("delete", "a", "p").json()["data"] is True
+
+
+def test_error_code_faults(simulator: Simulator, api: Api) -> None:
+    simulator.error_code(61199, op="delete", count=1, msg="boom")
+    reply = api.state("delete", "a", "p").json()
+    assert reply["code"] == 61199 and reply["msg"] == "boom"
+    simulator.start_in_progress(count=1)
+    reply = api.operate(SIM_PAUSED_PIPELINE, "start", {"executionMode": 1, "kafkaRate": 1}).json()
+    assert reply["code"] == 61121
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
+    simulator.error_code(1005, op="token", count=1)
+    assert api.post_token(api.token_body()).json()["status"] == 1005
+
+
+def test_service_faults_do_not_fire_for_unauthenticated_requests(simulator: Simulator, api: Api) -> None:
+    simulator.error_code(61199, op="delete", count=1)
+    bad = api.call("POST", STATE_PATH, [("action", "delete"), ("orgId", SIM_ORG_ID)], {}, secret="nope")
+    assert bad.status_code == 401
+    assert api.state("delete", "a", "p").json()["code"] == 61199
+
+
+def test_expire_fault_makes_the_next_call_see_an_expired_token(simulator: Simulator, api: Api) -> None:
+    api.token  # noqa: B018
+    simulator.add_fault("expire,op=delete,count=1")
+    reply = api.state("delete", "a", "p")
+    assert reply.status_code == 401 and reply.json()["code"] == 1203
+    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)]).json()["code"] == 1203
+
+
+def test_fault_targets_only_its_operation(simulator: Simulator, api: Api) -> None:
+    simulator.fail_with_status(503, op="delete")  # until cleared
+    assert api.post_token(api.token_body()).json()["status"] == 0
+    assert api.list(1, 10).status_code == 200
+    assert api.state("delete", "a", "p").status_code == 503
+    assert api.state("delete", "a", "p").status_code == 503
+    simulator.clear_faults()
+    assert api.state("delete", "a", "p").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("latency=200", Fault("latency", latency_ms=200)),
+        ("latency,ms=5,op=get", Fault("latency", latency_ms=5, op="get")),
+        ("status=429,retry-after=2,count=3", Fault("status", status=429, retry_after="2", count=3)),
+        ("status", Fault("status", status=503)),
+        ("drop,op=delete,count=1", Fault("drop", op="delete", count=1)),
+        ("data-false", Fault("data-false", op="delete")),
+        ("expire,count=1", Fault("expire", count=1)),
+        ("html", Fault("html", status=502)),
+        ("html=504,retry-after=0.5", Fault("html", status=504, retry_after="0.5")),
+        ("code=61199,msg=boom", Fault("code", code=61199, msg="boom")),
+        ("61121,op=operate", Fault("code", code=61121, op="operate")),
+    ],
+)
+def test_parse_fault(spec: str, expected: Fault) -> None:
+    assert parse_fault(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "explode",
+        "status=abc",
+        "status=700",
+        "drop=3",
+        "code",
+        "latency",
+        "drop,op=nope",
+        "drop,count=0",
+        "drop,x",
+    ],
+)
+def test_parse_fault_rejects_bad_specs(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_fault(spec)
+
+
+# -- log, keep-alive, admin ----------------------------------------------------------------------------
+
+
+def test_request_log_has_the_facts_and_no_secrets(simulator: Simulator, api: Api) -> None:
+    token_body = api.token_body()
+    token = api.post_token(token_body).json()["data"]["accessToken"]
+    reply = api.call(
+        "POST",
+        STATE_PATH,
+        [("action", "delete"), ("orgId", SIM_ORG_ID)],
+        {
+            "pipelineId": SIM_PAUSED_PIPELINE,
+            "stageInstanceName": SIM_STAGE,
+            "assetIds": "a,b",
+            "pointIds": "p",
+        },
+        token=token,
+    )
+    log = simulator.requests
+    assert [e["operation"] for e in log] == ["token", "delete"]
+    entry = log[1]
+    assert entry["request_id"] == reply.json()["requestId"]
+    assert entry["method"] == "POST" and entry["path"] == STATE_PATH and entry["status"] == 200
+    assert entry["code"] == 0 and entry["query"] == {"action": "delete", "orgId": SIM_ORG_ID}
+    assert (entry["asset_count"], entry["point_count"]) == (2, 1)
+    assert entry["pipeline_id"] == SIM_PAUSED_PIPELINE and entry["stage_instance_name"] == SIM_STAGE
+    assert entry["connection"] == log[0]["connection"]  # the session kept the connection alive
+    assert entry["duration_ms"] >= 0 and log[0]["code"] == 0
+    assert simulator.connections_opened == 1
+    text = repr(log)
+    for secret in (SIM_SECRET_KEY, token, token_body["encryption"], reply.request.headers["apim-signature"]):
+        assert secret not in text
+    simulator.clear_log()
+    assert simulator.requests == []
+
+
+def test_on_request_observer_and_copies(simulator: Simulator, api: Api) -> None:
+    seen: list[dict[str, Any]] = []
+    simulator.on_request = seen.append
+    api.post_token(api.token_body())
+    assert [e["operation"] for e in seen] == ["token"]
+    simulator.requests[0]["operation"] = "changed"
+    assert simulator.requests[0]["operation"] == "token"
+
+
+def test_admin_endpoint(simulator: Simulator, api: Api) -> None:
+    admin = simulator.base_url + "/__admin/"
+    faults = requests.post(admin + "faults", json={"spec": "status=503,op=list,count=1"}, timeout=5)
+    assert faults.json()["faults"][0]["kind"] == "status"
+    requests.post(
+        admin + "faults", json=[{"kind": "code", "code": 61199, "op": "get", "count": 1}], timeout=5
+    )
+    assert api.list(1, 10).status_code == 503
+    assert api.state("get", "a", "p").json()["code"] == 61199
+    assert requests.get(admin + "faults", timeout=5).json() == {"faults": []}
+
+    seed = {
+        "pipelines": [
+            {"org": SIM_ORG_ID, "id": "pl-seeded", "state": {SIM_STAGE: {"assets": "x", "points": "y"}}}
+        ]
+    }
+    assert requests.post(admin + "seed", json=seed, timeout=5).json() == {
+        "apps": 0,
+        "pipelines": 1,
+        "pairs": 1,
+    }
+    assert simulator.stage_pairs(SIM_ORG_ID, "pl-seeded", SIM_STAGE) == {("x", "y")}
+    state = requests.get(admin + "state", timeout=5).json()
+    assert {"pipelineId": "pl-seeded", "orgId": SIM_ORG_ID, "stages": {SIM_STAGE: 1}}.items() <= next(
+        p for p in state["pipelines"] if p["pipelineId"] == "pl-seeded"
+    ).items()
+    assert SIM_SECRET_KEY not in json.dumps(state)
+
+    logged = requests.get(admin + "requests", timeout=5).json()["requests"]
+    assert [e["operation"] for e in logged] == ["token", "list", "get"]
+    assert requests.delete(admin + "requests", timeout=5).status_code == 200
+    assert simulator.requests == []
+
+    config = requests.post(admin + "config", json={"pair_limit": 1, "get_format": "items"}, timeout=5).json()
+    assert config["pair_limit"] == 1 and simulator.get_format == "items"
+    assert api.state("get", "a,b", "p").json()["code"] == 61105
+
+    assert requests.post(admin + "expire-tokens", timeout=5).json() == {"expired": 1}
+    assert requests.post(admin + "seed", json={"apps": [{"access_key": "k"}]}, timeout=5).status_code == 400
+    assert requests.post(admin + "faults", json={"kind": "bogus"}, timeout=5).status_code == 400
+    assert requests.post(admin + "faults", data=b"{", timeout=5).status_code == 400
+    assert requests.get(admin + "nothing", timeout=5).status_code == 404
+
+    assert requests.post(admin + "reset", timeout=5).json() == {"ok": True}
+    assert simulator.summary()["pipelines"] == [] and simulator.tokens_issued == 0
+
+
+def test_reset_restores_the_constructor_seed() -> None:
+    seed = {
+        "apps": [{"access_key": "k", "secret_key": "s"}],
+        "pipelines": [{"org": "o", "id": "p", "state": {SIM_STAGE: {"assets": ["a"], "points": ["x"]}}}],
+    }
+    with Simulator(seed=seed) as sim:
+        sim.add_pipeline("o", "p2")
+        sim.set_state("o", "p", SIM_STAGE, "b", "x")
+        sim.reset()
+        assert sim.stage_pairs("o", "p", SIM_STAGE) == {("a", "x")}
+        assert [p["pipelineId"] for p in sim.summary()["pipelines"]] == ["p"]
+
+
+# -- seeds ---------------------------------------------------------------------------------------------
+
+
+def test_demo_seed_matches_the_documented_demo() -> None:
+    with Simulator(seed=demo_seed()) as sim:
+        assert sim.pipeline_status("o-demo", "pl-demo-paused") == "PAUSED"
+        assert sim.pipeline_status("o-demo", "pl-demo-running") == "RUNNING"
+        stage = sim.stage_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1")
+        assert stage == pairs([f"inv0{n}" for n in range(1, 5)], ["INV.GenActivePW", "INV.Temp", "INV.Volt"])
+        api = Api(sim, key="demo-access-key", secret="demo-secret-key")
+        assert api.state("delete", "inv01", "INV.Temp", pipeline="pl-demo-paused", org="o-demo").json()[
+            "data"
+        ]
+
+
+def test_load_seed_from_yaml_and_json(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "seed.yaml"
+    yaml_file.write_text(
+        "apps:\n  - {accessKey: k1, secretKey: s1}\n"
+        "pipelines:\n  - orgId: o1\n    pipelineId: p1\n    status: RUNNING\n    released: false\n"
+        "    state:\n      RecordCapturer_1:\n        - {assets: 'a,b', points: [x], value: 2, time: 9}\n"
+        "        - {assets: {prefix: inv, count: 3, width: 2}, points: [y]}\n"
+    )
+    json_file = tmp_path / "seed.json"
+    json_file.write_text(json.dumps({"pipelines": [{"org": "o1", "id": "p2", "state": {}}]}))
+    with Simulator() as sim:
+        assert sim.load_seed(yaml_file) == {"apps": 1, "pipelines": 1, "pairs": 5}
+        assert sim.load_seed(json_file) == {"apps": 0, "pipelines": 1, "pairs": 0}
+        assert sim.pipeline_status("o1", "p1") == "RUNNING"
+        assert sim.stage_pairs("o1", "p1", "RecordCapturer_1") == {
+            ("a", "x"),
+            ("b", "x"),
+            ("inv01", "y"),
+            ("inv02", "y"),
+            ("inv03", "y"),
+        }
+        assert sim.pipeline_status("o1", "p2") == "PAUSED"
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        {"apps": [{"access_key": "k"}]},
+        {"pipelines": [{"id": "p"}]},
+        {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a"}}}]},
+        {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a,,b", "points": "x"}}}]},
+        {"pipelines": [{"org": "o", "id": "p", "released": "yes"}]},
+        {"pipelines": [{"org": "o-other", "id": SIM_PAUSED_PIPELINE}]},
+        {"pipelines": {"id": "p"}},
+        {"unknown": []},
+    ],
+)
+def test_bad_seeds_are_refused_without_partial_changes(simulator: Simulator, seed: dict[str, Any]) -> None:
+    before = simulator.summary()
+    with pytest.raises(SeedError):
+        simulator.seed({"apps": [{"access_key": "new", "secret_key": "s"}], **seed})
+    assert simulator.summary() == before
+
+
+def test_missing_or_invalid_seed_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with Simulator() as sim:
+        with pytest.raises(SeedError, match="not valid JSON"):
+            sim.load_seed(bad)
+        with pytest.raises(SeedError, match="cannot read"):
+            sim.load_seed(tmp_path / "missing.yaml")
+
+
+# -- speed ---------------------------------------------------------------------------------------------
+
+
+def test_large_seed_and_delete_are_fast(simulator: Simulator, api: Api) -> None:
+    api.token  # noqa: B018
+    started = time.perf_counter()
+    counts = simulator.seed(
+        {
+            "pipelines": [
+                {
+                    "org": SIM_ORG_ID,
+                    "id": SIM_PAUSED_PIPELINE,
+                    "state": {
+                        SIM_STAGE: {
+                            "assets": {"prefix": "a", "count": 1000},
+                            "points": {"prefix": "p", "count": 1000},
+                        }
+                    },
+                }
+            ]
+        }
+    )
+    assert counts["pairs"] == 1_000_000
+    assert time.perf_counter() - started < 2.0
+
+    assets = ",".join(f"a{n}" for n in range(1, 201))
+    points = ",".join(f"p{n}" for n in range(1, 501))
+    started = time.perf_counter()
+    assert api.state("delete", assets, points).json()["data"] is True  # 100,000 pairs
+    assert time.perf_counter() - started < 2.0
+    assert simulator.pair_count() == 900_000
+    remaining = api.state("get", "a1,a201", "p1,p501").json()["data"]
+    assert [(i["assetId"], i["pointId"]) for i in remaining] == [
+        ("a1", "p501"),
+        ("a201", "p1"),
+        ("a201", "p501"),
+    ]
+
+
+def test_concurrent_clients(simulator: Simulator) -> None:
+    assets = [f"a{n}" for n in range(16)]
+    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, assets, ["p1", "p2"])
+
+    token = Api(simulator).token  # one token shared by all threads, as the client's TokenCache does
+
+    def delete(asset: str) -> bool:
+        client = Api(simulator)
+        client._token = token
+        try:
+            return bool(client.state("delete", asset, "p1").json()["data"])
+        finally:
+            client.session.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(delete, assets))
+    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == pairs(assets, ["p2"])
+    assert simulator.tokens_issued == 1 and len(simulator.requests) == 17
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def test_cli_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "enos_pulumi.simulator",
+            "--port",
+            "0",
+            "--fault",
+            "status=503,op=list,count=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("EnOS simulator listening on http://127.0.0.1:")
+        base = line.rsplit(" ", 1)[1]
+        ts = int(time.time() * 1000)
+        body: dict[str, Any] = {
+            "appKey": "demo-access-key",
+            "encryption": token_encryption("demo-access-key", ts, "demo-secret-key"),
+            "timestamp": ts,
+        }
+        token = requests.post(base + TOKEN_PATH, json=body, timeout=5).json()
+        assert token["status"] == 0
+        assert requests.get(base + LIST_PATH, timeout=5).status_code == 503  # the --fault
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    token_lines = [ln for ln in err.splitlines() if " token " in ln]
+    assert len(token_lines) == 1
+    assert token_lines[0].startswith(f"POST token {TOKEN_PATH} -> 200 code=0 requestId=")
+    assert "fault=status" in err and "demo-access-key" in err
+    for secret in ("demo-secret-key", token["data"]["accessToken"], body["encryption"]):
+        assert secret not in err
+
+
+def test_cli_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--fault", "explode"]) == 2
+    assert "unknown fault kind 'explode'" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read seed file" in capsys.readouterr().err
