@@ -34,6 +34,11 @@ __all__ = [
 class EnosError(Exception):
     """Root of every error this package raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only or several arguments, so copies and pickles (e.g. across a process
+        # pool) are rebuilt without __init__: the text (with any appended note) and the attributes.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
     def append_to_message(self, note: str) -> None:
         # Part of str(), not an exception note: the Pulumi host shows the text, and Python 3.10 has
         # no add_note.
@@ -119,10 +124,6 @@ class ApiError(EnosError):
         except (ValueError, IndexError):
             return self.hint
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only __init__: make copies and pickles (e.g. across a process pool) round-trip.
-        return (_rebuild, (type(self), self._kwargs()))
-
     def _kwargs(self) -> dict[str, Any]:
         return {
             "operation": self.operation,
@@ -136,8 +137,11 @@ class ApiError(EnosError):
         }
 
 
-def _rebuild(cls: type[ApiError], kwargs: dict[str, Any]) -> ApiError:
-    return cls(**kwargs)
+def _restore(cls: type[EnosError], args: tuple[Any, ...], state: dict[str, Any]) -> EnosError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class _Defaulting(dict[str, Any]):

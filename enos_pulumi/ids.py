@@ -50,6 +50,8 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
             input_name,
             f"expected a list of ID strings or one comma-separated string, got {type(value).__name__}",
         )
+    if count == 0:
+        raise InvalidIdsError(input_name, "is empty; give at least one ID")
     parts = joined.split(",")
     if count is not None and len(parts) != count:
         index, bad = next((i, x) for i, x in enumerate(value) if "," in x)
@@ -58,13 +60,18 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
             f"item {index} {bad!r} contains a comma; give one ID per list item "
             f"(IDs are sent comma-separated, so an ID cannot contain one)",
         )
-    control = _CONTROL.search(joined)
-    if control is not None:
-        raise InvalidIdsError(
-            input_name,
-            f"an ID contains the control character {control.group()!r} (near "
-            f"{joined[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
-        )
+    if _CONTROL.search(joined) is not None:
+        # Surrounding whitespace (a tab, a trailing newline from a file) is stripped like spaces; only a
+        # control character inside an ID is an error. This slower scan runs only when one was found.
+        for part in parts:
+            inner = part.strip()
+            control = _CONTROL.search(inner)
+            if control is not None:
+                raise InvalidIdsError(
+                    input_name,
+                    f"an ID contains the control character {control.group()!r} (near "
+                    f"{inner[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
+                )
     unique = {part.strip() for part in parts}
     if "" in unique:
         if count == 0 or not joined.strip():

@@ -38,7 +38,7 @@ class Backoff:
     maximum: float = 20.0
 
     def delays(self, rng: Callable[[], float]) -> Iterator[float]:
-        ceiling = self.initial
+        ceiling = min(self.initial, self.maximum)
         while True:
             # Never below a tenth of the ceiling: a zero wait would hammer a struggling gateway.
             yield ceiling * (0.1 + 0.9 * rng())

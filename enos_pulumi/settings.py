@@ -134,14 +134,15 @@ def _is_loopback(host: str) -> bool:
 
 def _normalize_gateway(url: str, source: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            f"{source} must be a base URL like https://apim-ppe1.envisioniot.com, got {url!r}"
-        )
+    # Checked first, and without echoing the URL: a password in it must not reach the error text.
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise ConfigurationError(
             f"{source} must be a plain base URL (no credentials, query or fragment): "
             f"scheme://host[:port][/path]"
+        )
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            f"{source} must be a base URL like https://apim-ppe1.envisioniot.com, got {url!r}"
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigurationError(

@@ -1,0 +1,325 @@
+"""Connection settings: precedence, validation, secrecy, and the organization."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from enos_pulumi.errors import ConfigurationError, EnosError
+from enos_pulumi.settings import Settings, resolve_org_id, resolve_settings
+
+GATEWAY = "https://apim.example.com"
+SECRET = "s3cr3t-app-secret-value"
+
+BASE_ENV = {
+    "ENOS_API_GATEWAY": GATEWAY,
+    "ENOS_ACCESS_KEY": "env-access-key",
+    "ENOS_SECRET_KEY": SECRET,
+}
+
+
+def settings_from_env(**extra: str) -> Settings:
+    return resolve_settings(environ={**BASE_ENV, **extra})
+
+
+# -- precedence ----------------------------------------------------------------------------------------------
+
+# field name, stack config key, environment variable, three distinct valid raw values, attribute values
+PRECEDENCE_CASES = [
+    ("api_gateway", "enos:apiGateway", "ENOS_API_GATEWAY",
+     ("https://explicit.example.com", "https://config.example.com", "https://env.example.com"),
+     ("https://explicit.example.com", "https://config.example.com", "https://env.example.com")),
+    ("access_key", "enos:accessKey", "ENOS_ACCESS_KEY",
+     ("ak-explicit", "ak-config", "ak-env"), ("ak-explicit", "ak-config", "ak-env")),
+    ("secret_key", "enos:secretKey", "ENOS_SECRET_KEY",
+     ("sk-explicit", "sk-config", "sk-env"), ("sk-explicit", "sk-config", "sk-env")),
+    ("parallel_requests", "enos:parallelRequests", "ENOS_PARALLEL_REQUESTS",
+     ("2", "3", "5"), (2, 3, 5)),
+    ("max_pairs_per_request", "enos:maxPairsPerRequest", "ENOS_MAX_PAIRS_PER_REQUEST",
+     ("1000", "2000", "3000"), (1000, 2000, 3000)),
+    ("retry_deadline", "enos:retryDeadlineSeconds", "ENOS_RETRY_DEADLINE_SECONDS",
+     ("10", "20.5", "30"), (10.0, 20.5, 30.0)),
+    ("read_timeout", "enos:readTimeoutSeconds", "ENOS_READ_TIMEOUT_SECONDS",
+     ("5", "6", "7.5"), (5.0, 6.0, 7.5)),
+]  # fmt: skip
+
+
+def _ids(case: tuple[Any, ...]) -> str:
+    return str(case[0])
+
+
+@pytest.mark.parametrize("case", PRECEDENCE_CASES, ids=_ids)
+def test_explicit_beats_config_beats_environment(case: tuple[Any, ...]) -> None:
+    name, config_key, env_var, (raw_explicit, raw_config, raw_env), (v_explicit, v_config, v_env) = case
+    environ = {**BASE_ENV, env_var: raw_env}
+    assert getattr(resolve_settings(environ=environ), name) == v_env
+    config = {config_key: raw_config}
+    assert getattr(resolve_settings(config=config, environ=environ), name) == v_config
+    explicit = {name: raw_explicit}
+    assert getattr(resolve_settings(explicit=explicit, config=config, environ=environ), name) == v_explicit
+
+
+@pytest.mark.parametrize("case", PRECEDENCE_CASES, ids=_ids)
+def test_an_empty_value_does_not_hide_a_lower_source(case: tuple[Any, ...]) -> None:
+    name, config_key, env_var, (_, _, raw_env), (_, _, v_env) = case
+    environ = {**BASE_ENV, env_var: raw_env}
+    resolved = resolve_settings(explicit={name: ""}, config={config_key: "   "}, environ=environ)
+    assert getattr(resolved, name) == v_env
+
+
+def test_defaults_apply_when_no_source_sets_a_number() -> None:
+    s = settings_from_env()
+    assert s.parallel_requests == 4
+    assert s.max_pairs_per_request == 100_000
+    assert s.retry_deadline == 120.0
+    assert s.read_timeout == 60.0
+    assert s.connect_timeout == 10.0
+
+
+def test_string_values_are_stripped() -> None:
+    s = resolve_settings(
+        config={"enos:apiGateway": f"  {GATEWAY}  ", "enos:accessKey": " ak ", "enos:secretKey": " sk\n"}
+    )
+    assert (s.api_gateway, s.access_key, s.secret_key) == (GATEWAY, "ak", "sk")
+
+
+def test_resolution_reads_only_the_mappings_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError):
+        resolve_settings(environ={})
+
+
+# -- missing settings ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env_var", "config_key", "command"),
+    [
+        ("ENOS_API_GATEWAY", "enos:apiGateway", "pulumi config set enos:apiGateway"),
+        ("ENOS_ACCESS_KEY", "enos:accessKey", "pulumi config set enos:accessKey"),
+        ("ENOS_SECRET_KEY", "enos:secretKey", "pulumi config set --secret enos:secretKey"),
+    ],
+)
+def test_a_missing_setting_names_the_config_key_and_the_variable(
+    env_var: str, config_key: str, command: str
+) -> None:
+    environ = {k: v for k, v in BASE_ENV.items() if k != env_var}
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(environ=environ)
+    text = str(info.value)
+    assert config_key in text
+    assert env_var in text
+    assert command in text
+    assert isinstance(info.value, EnosError)
+
+
+def test_nothing_set_at_all_fails_on_the_gateway_first() -> None:
+    with pytest.raises(ConfigurationError, match="ENOS_API_GATEWAY"):
+        resolve_settings()
+
+
+def test_a_non_string_credential_is_rejected_naming_its_source() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(config={"enos:accessKey": 1234}, environ=BASE_ENV)
+    assert "stack config enos:accessKey" in str(info.value)
+    assert "string" in str(info.value)
+
+
+# -- the gateway URL -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "normalized"),
+    [
+        ("https://apim.example.com", "https://apim.example.com"),
+        ("https://apim.example.com/", "https://apim.example.com"),
+        ("https://apim.example.com:8443/base//", "https://apim.example.com:8443/base"),
+        ("HTTPS://apim.example.com/", "https://apim.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://127.45.6.7:9000", "http://127.45.6.7:9000"),
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("http://LOCALHOST", "http://LOCALHOST"),
+    ],
+)
+def test_gateway_urls_accepted_and_normalized(given: str, normalized: str) -> None:
+    assert settings_from_env(ENOS_API_GATEWAY=given).api_gateway == normalized
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com",
+        "http://apim.example.com:80/",
+        "http://10.0.0.1:8080",
+        "http://192.168.1.10",
+        "http://localhost.example.com",
+        "http://127.0.0.1.nip.io",
+        "http://[2001:db8::1]",
+        "http://0.0.0.0:8080",
+    ],
+)
+def test_plain_http_is_refused_for_non_loopback_hosts_and_says_why(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        settings_from_env(ENOS_API_GATEWAY=url)
+    text = str(info.value)
+    assert "https://" in text
+    assert "unencrypted" in text
+    assert "ENOS_API_GATEWAY" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2pass@apim.example.com",
+        "https://user@apim.example.com",
+        "https://apim.example.com/?debug=1",
+        "https://apim.example.com/#frag",
+        "http://user:hunter2pass@127.0.0.1:8080",
+        "htps://user:hunter2pass@apim.example.com",
+    ],
+)
+def test_urls_with_credentials_query_or_fragment_are_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(config={"enos:apiGateway": url}, environ=BASE_ENV)
+    text = str(info.value)
+    assert "stack config enos:apiGateway" in text
+    # A password in the URL must not be repeated in the error shown by `pulumi up`.
+    assert "hunter2pass" not in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["apim.example.com", "ftp://apim.example.com", "https://", "https://apim.example.com:99999", "https:/x"],
+)
+def test_malformed_gateway_urls_are_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="ENOS_API_GATEWAY"):
+        settings_from_env(ENOS_API_GATEWAY=url)
+
+
+# -- numbers -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env_var", "raw", "attribute", "expected"),
+    [
+        ("ENOS_PARALLEL_REQUESTS", "1", "parallel_requests", 1),
+        ("ENOS_PARALLEL_REQUESTS", "32", "parallel_requests", 32),
+        ("ENOS_PARALLEL_REQUESTS", " 8 ", "parallel_requests", 8),
+        ("ENOS_MAX_PAIRS_PER_REQUEST", "100000", "max_pairs_per_request", 100_000),
+        ("ENOS_MAX_PAIRS_PER_REQUEST", "1", "max_pairs_per_request", 1),
+        ("ENOS_RETRY_DEADLINE_SECONDS", "0", "retry_deadline", 0.0),
+        ("ENOS_RETRY_DEADLINE_SECONDS", "2.5", "retry_deadline", 2.5),
+        ("ENOS_READ_TIMEOUT_SECONDS", "600", "read_timeout", 600.0),
+    ],
+)
+def test_numbers_are_parsed_from_strings(env_var: str, raw: str, attribute: str, expected: float) -> None:
+    value = getattr(settings_from_env(**{env_var: raw}), attribute)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_numbers_may_come_as_numbers_from_explicit_values() -> None:
+    s = resolve_settings(explicit={"parallel_requests": 2, "retry_deadline": 1.5}, environ=BASE_ENV)
+    assert s.parallel_requests == 2
+    assert s.retry_deadline == 1.5
+
+
+@pytest.mark.parametrize(
+    ("config_key", "raw"),
+    [
+        ("enos:parallelRequests", "abc"),
+        ("enos:parallelRequests", "0"),
+        ("enos:parallelRequests", "33"),
+        ("enos:parallelRequests", "2.5"),
+        ("enos:parallelRequests", "nan"),
+        ("enos:maxPairsPerRequest", "100001"),
+        ("enos:maxPairsPerRequest", "0"),
+        ("enos:maxPairsPerRequest", "-5"),
+        ("enos:maxPairsPerRequest", "inf"),
+        ("enos:retryDeadlineSeconds", "-1"),
+        ("enos:retryDeadlineSeconds", "3601"),
+        ("enos:retryDeadlineSeconds", "soon"),
+        ("enos:readTimeoutSeconds", "0.5"),
+        ("enos:readTimeoutSeconds", "601"),
+        ("enos:readTimeoutSeconds", "[]"),
+    ],
+)
+def test_bad_numbers_are_rejected_naming_the_source(config_key: str, raw: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(config={config_key: raw}, environ=BASE_ENV)
+    text = str(info.value)
+    assert f"stack config {config_key}" in text
+    assert repr(raw) in text
+
+
+def test_a_bad_number_from_the_environment_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="environment variable ENOS_PARALLEL_REQUESTS"):
+        settings_from_env(ENOS_PARALLEL_REQUESTS="many")
+
+
+def test_a_bad_number_from_an_explicit_value_names_the_argument() -> None:
+    with pytest.raises(ConfigurationError, match="argument max_pairs_per_request"):
+        resolve_settings(explicit={"max_pairs_per_request": 200_000}, environ=BASE_ENV)
+
+
+def test_a_valid_config_value_shadows_a_bad_environment_value() -> None:
+    s = resolve_settings(
+        config={"enos:parallelRequests": "6"}, environ={**BASE_ENV, "ENOS_PARALLEL_REQUESTS": "x"}
+    )
+    assert s.parallel_requests == 6
+
+
+# -- secrecy -------------------------------------------------------------------------------------------------
+
+
+def test_repr_and_str_never_show_the_secret() -> None:
+    s = settings_from_env()
+    for text in (repr(s), str(s), f"{s}", f"{s!r}", repr([s]), repr({"s": s})):
+        assert SECRET not in text
+        assert "env-access-key" in text
+    assert "<hidden>" in repr(s)
+    assert s.secret_key == SECRET
+
+
+def test_settings_are_frozen_and_keyed_by_gateway_and_access_key() -> None:
+    s = settings_from_env()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.secret_key = "x"  # type: ignore[misc]
+    assert s.cache_key == (GATEWAY, "env-access-key")
+    rotated = dataclasses.replace(s, secret_key="rotated")
+    assert rotated.cache_key == s.cache_key
+
+
+def test_a_configuration_error_never_contains_the_secret() -> None:
+    environ = {**BASE_ENV, "ENOS_API_GATEWAY": "http://example.com"}
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(environ=environ)
+    assert SECRET not in str(info.value)
+
+
+# -- organization --------------------------------------------------------------------------------------------
+
+
+def test_org_id_precedence() -> None:
+    config = {"enos:orgId": "o-config"}
+    environ = {"ENOS_ORG_ID": "o-env"}
+    assert resolve_org_id("o-explicit", config, environ) == "o-explicit"
+    assert resolve_org_id(None, config, environ) == "o-config"
+    assert resolve_org_id(None, None, environ) == "o-env"
+    assert resolve_org_id("", {"enos:orgId": "  "}, environ) == "o-env"
+    assert resolve_org_id("  o-padded ", None, None) == "o-padded"
+
+
+@pytest.mark.parametrize("explicit", [None, "", "   "])
+def test_a_missing_org_id_names_every_way_to_set_it(explicit: str | None) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_org_id(explicit, {"enos:orgId": ""}, {})
+    text = str(info.value)
+    assert "org_id" in text
+    assert "enos:orgId" in text
+    assert "ENOS_ORG_ID" in text
