@@ -101,6 +101,10 @@ class TokenCache:
         self._tokens: dict[tuple[str, str], Token] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
 
+    def now(self) -> float:
+        """The cache's clock: renewal times are on this scale."""
+        return self._clock()
+
     def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())

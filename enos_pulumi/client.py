@@ -151,12 +151,13 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-_TAGS = re.compile(r"<[^>]*>|\s+")
+_TAGS = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
 
 
 def _body_summary(response: requests.Response) -> str:
     """A short, readable trace of a non-JSON body (an HTML error page from a proxy, say)."""
-    text = _TAGS.sub(" ", response.text or "").strip()
+    text = _SPACES.sub(" ", _TAGS.sub(" ", response.text or "")).strip()
     reason = response.reason or "error"
     return f"{reason}; non-JSON body: {text[:120]!r}" if text else f"{reason}; empty body"
 
@@ -328,7 +329,7 @@ class EnosClient:
                 target=target,
             )
         self._emit(RequestEvent(operation, target, "ok", time.monotonic() - started))
-        return auth.Token(token, auth.renew_time(time.monotonic(), float(expire)))
+        return auth.Token(token, auth.renew_time(self._tokens.now(), float(expire)))
 
     def _retry_reporter(self, operation: str, target: str) -> Callable[[BaseException, float, int], None]:
         def report(exc: BaseException, wait_s: float, attempt: int) -> None:

@@ -268,9 +268,9 @@ _BY_CODE: dict[int, type[ApiError]] = {
     1001: AuthenticationError,
     1002: AuthenticationError,
     1003: AuthenticationError,
-    1004: InvalidParameterError,
+    1004: AuthenticationError,  # the token request's own parameters: a settings problem
     1005: ServerError,
-    1202: InvalidParameterError,
+    1202: AuthenticationError,
     1203: AuthenticationError,
     1204: AuthenticationError,
 }

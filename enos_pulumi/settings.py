@@ -195,6 +195,8 @@ def resolve_org_id(
 ) -> str:
     """The organization: explicit > stack config ``enos:orgId`` > ``ENOS_ORG_ID``."""
     config_key, env_var = ORG_ID_KEYS
+    if explicit is not None and not isinstance(explicit, str):
+        raise ConfigurationError(f"org_id must be a string, got {type(explicit).__name__}")
     for value in (explicit, (config or {}).get(config_key), (environ or {}).get(env_var)):
         if isinstance(value, str) and value.strip():
             return value.strip()

@@ -366,6 +366,7 @@ def test_a_persistent_html_page_gives_a_readable_server_error(
     assert "502 Bad Gateway" in text
     assert "nginx" in text
     assert "<html>" not in text and "<h1>" not in text
+    assert "  " not in error.message  # tags and line breaks fold into single spaces
     assert "gave up after" in text
     assert "retry deadline 5 s" in text
     assert stage.call_count == len(h.fake.sleeps) + 1 > 1

@@ -45,9 +45,9 @@ CODE_CLASSES = [
     (1001, AuthenticationError),  # duplicated encryption
     (1002, AuthenticationError),  # appKey does not exist
     (1003, AuthenticationError),  # invalid encryption
-    (1004, InvalidParameterError),  # invalid parameter
+    (1004, AuthenticationError),  # invalid token-request parameter: a settings problem
     (1005, ServerError),  # internal error
-    (1202, InvalidParameterError),  # empty parameter
+    (1202, AuthenticationError),  # empty token-request parameter
     (1203, AuthenticationError),  # access token expired
     (1204, AuthenticationError),  # refresh failed
 ]

@@ -315,6 +315,12 @@ def test_org_id_precedence() -> None:
     assert resolve_org_id("  o-padded ", None, None) == "o-padded"
 
 
+def test_a_non_string_org_id_is_refused_rather_than_falling_back() -> None:
+    # Falling back to the config/env org would silently target another organization.
+    with pytest.raises(ConfigurationError, match="org_id must be a string"):
+        resolve_org_id(123, {"enos:orgId": "o-config"}, {})  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("explicit", [None, "", "   "])
 def test_a_missing_org_id_names_every_way_to_set_it(explicit: str | None) -> None:
     with pytest.raises(ConfigurationError) as info:
