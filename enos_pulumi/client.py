@@ -331,14 +331,6 @@ class EnosClient:
         self._emit(RequestEvent(operation, target, "ok", time.monotonic() - started))
         return auth.Token(token, auth.renew_time(self._tokens.now(), float(expire)))
 
-    def _retry_reporter(self, operation: str, target: str) -> Callable[[BaseException, float, int], None]:
-        def report(exc: BaseException, wait_s: float, attempt: int) -> None:
-            rid = exc.request_id if isinstance(exc, ApiError) else None
-            detail = f"attempt {attempt} failed ({_short(exc)}); retrying in {wait_s:.1f} s"
-            self._emit(RequestEvent(operation, target, "retrying", 0.0, request_id=rid, detail=detail))
-
-        return report
-
     # -- signed calls ----------------------------------------------------------------------------------
 
     def call(
@@ -351,21 +343,56 @@ class EnosClient:
         operation: str,
         target: str,
         context: dict[str, Any] | None = None,
-        batch: Batch | None = None,
-        batch_no: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
         """One signed API call with retries; returns the success envelope or raises :class:`EnosError`."""
+        envelope, _ = self._call(
+            method, path, query, body, operation=operation, target=target, context=context
+        )
+        return envelope
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: Any | None,
+        *,
+        operation: str,
+        target: str,
+        context: dict[str, Any] | None = None,
+        batch: Batch | None = None,
+        batch_no: tuple[int, int] | None = None,
+        accept: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> tuple[dict[str, Any], Any]:
+        """:meth:`call`, plus ``accept(envelope)`` judging a success envelope (it may raise), and one
+        progress event for the request's outcome: "ok", "failed" or "split" (61105), after any
+        "retrying" events.
+        """
         raw = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         ctx = context or {}
         key = self.settings.cache_key
+        started = time.monotonic()
 
-        def attempt() -> dict[str, Any]:
+        def event(outcome: str, request_id: str | None = None, detail: str = "") -> RequestEvent:
+            return RequestEvent(
+                operation,
+                target,
+                outcome,
+                time.monotonic() - started,
+                request_id=request_id,
+                batch=batch_no[0] if batch_no else None,
+                batches=batch_no[1] if batch_no else None,
+                assets=batch.asset_count if batch else None,
+                points=batch.point_count if batch else None,
+                detail=detail,
+            )
+
+        def attempt() -> tuple[dict[str, Any], Any]:
             for renewal in (False, True):
                 token = self._tokens.get(key, self._fetch_token)
                 headers = auth.signed_headers(
                     token.value, query, raw or b"", self.settings.secret_key, self._now_ms()
                 )
-                started = time.monotonic()
                 response = self._send(method, path, query, raw, headers, operation, target)
                 try:
                     envelope = self._decode(response, operation, target, ctx, code_key="code")
@@ -376,23 +403,27 @@ class EnosClient:
                         raise
                     self._tokens.invalidate(key, token)
                     continue
-                self._emit(
-                    RequestEvent(
-                        operation,
-                        target,
-                        "ok",
-                        time.monotonic() - started,
-                        request_id=envelope.get("requestId"),
-                        batch=batch_no[0] if batch_no else None,
-                        batches=batch_no[1] if batch_no else None,
-                        assets=batch.asset_count if batch else None,
-                        points=batch.point_count if batch else None,
-                    )
-                )
-                return envelope
+                return envelope, accept(envelope) if accept is not None else None
             raise AssertionError("unreachable")
 
-        return self.retry.run(attempt, self._retry_reporter(operation, target))
+        def retrying(exc: BaseException, wait_s: float, attempt_no: int) -> None:
+            rid = exc.request_id if isinstance(exc, ApiError) else None
+            detail = f"attempt {attempt_no} failed ({_short(exc)}); retrying in {wait_s:.1f} s"
+            self._emit(event("retrying", rid, detail))
+
+        try:
+            envelope, accepted = self.retry.run(attempt, retrying)
+        except EnosError as exc:
+            rid = exc.request_id if isinstance(exc, ApiError) else None
+            if isinstance(exc, TooManyPointsError) and batch is not None and batch.pairs > 1:
+                self._emit(
+                    event("split", rid, "EnOS answered 61105 (too many points); sending it as two requests")
+                )
+            else:
+                self._emit(event("failed", rid, _short(exc)))
+            raise
+        self._emit(event("ok", envelope.get("requestId")))
+        return envelope, accepted
 
     # -- stage state -----------------------------------------------------------------------------------
 
@@ -432,7 +463,7 @@ class EnosClient:
 
         def send(batch: Batch, number: int) -> list[tuple[str, Any]]:
             try:
-                envelope = self.call(
+                envelope, handled = self._call(
                     "POST",
                     STAGE_STATE_PATH,
                     query,
@@ -442,27 +473,14 @@ class EnosClient:
                     context=context,
                     batch=batch,
                     batch_no=(number, total),
+                    accept=lambda envelope: handle(envelope, batch),
                 )
-            except TooManyPointsError as exc:
+            except TooManyPointsError:
                 if batch.pairs <= 1:
                     raise
                 first, second = batch.split()
-                self._emit(
-                    RequestEvent(
-                        operation,
-                        str(target),
-                        "split",
-                        0.0,
-                        request_id=exc.request_id,
-                        batch=number,
-                        batches=total,
-                        assets=batch.asset_count,
-                        points=batch.point_count,
-                        detail="EnOS answered 61105 (too many points); sending it as two requests",
-                    )
-                )
                 return send(first, number) + send(second, number)
-            return [(str(envelope.get("requestId") or ""), handle(envelope, batch))]
+            return [(str(envelope.get("requestId") or ""), handled)]
 
         workers = min(self.settings.parallel_requests, total)
         if workers <= 1:
