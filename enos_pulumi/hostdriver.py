@@ -94,6 +94,7 @@ class ProviderHost:
         self.env = base
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr_chunks: list[str] = []
+        self._drains: list[threading.Thread] = []
         self._stub: Any = None
         self._channel: Any = None
 
@@ -115,36 +116,54 @@ class ProviderHost:
             stderr=subprocess.PIPE,
         )
         assert self.process.stdout is not None and self.process.stderr is not None
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
         port_line = self.process.stdout.readline().decode().strip()
+        # Keep reading both pipes: a host whose pipe buffer fills up blocks on its next print.
+        self._drains = [
+            threading.Thread(target=self._drain, args=(self.process.stderr,), daemon=True),
+            threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True),
+        ]
+        for thread in self._drains:
+            thread.start()
         if not port_line.isdigit():
             self.process.wait(timeout=5)
             raise RuntimeError(f"provider host did not start: {port_line!r}\n{self.stderr}")
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{port_line}")
+        # The engine allows 400 MiB messages (pulumi's own channel options); gRPC's default 4 MiB would
+        # refuse a Check of a few hundred thousand IDs.
+        limit = 400 * 1024 * 1024
+        self._channel = grpc.insecure_channel(
+            f"127.0.0.1:{port_line}",
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+        )
         grpc.channel_ready_future(self._channel).result(timeout=30)
         self._stub = provider_pb2_grpc.ResourceProviderStub(self._channel)
         return self
 
-    def _drain_stderr(self) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in iter(self.process.stderr.readline, b""):
+    def _drain(self, pipe: Any) -> None:
+        for line in iter(pipe.readline, b""):
             self._stderr_chunks.append(line.decode(errors="replace"))
 
     @property
     def stderr(self) -> str:
+        """What the host printed after its port line (stderr and stdout, as `pulumi up` shows both)."""
         return "".join(self._stderr_chunks)
 
     def stop(self) -> None:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            for thread in self._drains:
+                thread.join(timeout=5)
+            for pipe in (self.process.stdout, self.process.stderr):
+                if pipe is not None:
+                    pipe.close()
 
     def _call(self, method: str, request: Any) -> Any:
         import grpc
@@ -311,6 +330,7 @@ def capture_program(
 
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import mocks
+    from pulumi.runtime import settings as runtime_settings
 
     captured: dict[str, dict[str, Any]] = {}
 
@@ -331,5 +351,12 @@ def capture_program(
     def run() -> None:
         runpy.run_path(str(main), run_name="__main__")
 
-    mocks.test(run)()  # type: ignore[no-untyped-call]
+    try:
+        mocks.test(run)()  # type: ignore[no-untyped-call]
+    finally:
+        # Leave no mocks or config behind for whatever runs next in this process.
+        runtime_config.set_all_config({}, [])
+        runtime_settings.reset_options(
+            project="project", stack="stack", root_directory="root_directory", organization="organization"
+        )
     return captured
