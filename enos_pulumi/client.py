@@ -33,7 +33,7 @@ from .errors import (
     TransportError,
     api_error_class,
 )
-from .ids import Batch, plan_tiling
+from .ids import Batch, join_range, plan_tiling
 from .retry import RetryPolicy
 from .settings import Settings
 
@@ -368,7 +368,10 @@ class EnosClient:
         progress event for the request's outcome: "ok", "failed" or "split" (61105), after any
         "retrying" events.
         """
-        raw = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        if body is None or isinstance(body, bytes):
+            raw = body
+        else:
+            raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         ctx = context or {}
         key = self.settings.cache_key
         started = time.monotonic()
@@ -427,13 +430,23 @@ class EnosClient:
 
     # -- stage state -----------------------------------------------------------------------------------
 
-    def _stage_body(self, target: StageTarget, assets: Sequence[str], points: Sequence[str], b: Batch) -> Any:
-        return {
-            "pipelineId": target.pipeline_id,
-            "stageInstanceName": target.stage_instance_name,
-            "assetIds": ",".join(assets[b.a0 : b.a1]),
-            "pointIds": ",".join(points[b.p0 : b.p1]),
-        }
+    @staticmethod
+    def _stage_body(target: StageTarget, assets: Sequence[str], points: Sequence[str], b: Batch) -> bytes:
+        """The request body, encoded once: the two ID strings can be megabytes, and canonical IDs need no
+        JSON escaping, so they are not run through the encoder's escaping scan."""
+        return b"".join(
+            (
+                b'{"pipelineId":',
+                _json_string(target.pipeline_id),
+                b',"stageInstanceName":',
+                _json_string(target.stage_instance_name),
+                b',"assetIds":',
+                _json_string(join_range(assets, b.a0, b.a1)),
+                b',"pointIds":',
+                _json_string(join_range(points, b.p0, b.p1)),
+                b"}",
+            )
+        )
 
     def _run_batches(
         self,
@@ -610,6 +623,22 @@ class EnosClient:
             target=f"pipeline {pipeline_id}",
             context={"org_id": org_id, "pipeline_id": pipeline_id},
         )
+
+
+# What JSON escapes in a string: control characters, the quote and the backslash.
+_ESCAPED_BYTES = bytes(range(0x20)) + b'"\\'
+
+
+def _json_string(value: str) -> bytes:
+    """``json.dumps(value, ensure_ascii=False)`` as UTF-8; skips the encoder when nothing needs escaping.
+
+    The test is a byte deletion (C speed, ~1 ms for a 1.8 MB ID string): a regex or the encoder's own
+    escaping scan costs about five times as much, and that is most of a big request's client time.
+    """
+    encoded = value.encode()
+    if len(encoded.translate(None, _ESCAPED_BYTES)) == len(encoded):
+        return b'"' + encoded + b'"'
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def _short(exc: BaseException) -> str:

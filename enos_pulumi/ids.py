@@ -14,11 +14,20 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from .errors import InvalidIdsError
 
-__all__ = ["Batch", "Tiling", "canonical_ids", "ids_hash", "ids_hash_joined", "plan_tiling"]
+__all__ = [
+    "Batch",
+    "JoinedIds",
+    "Tiling",
+    "canonical_ids",
+    "ids_hash",
+    "ids_hash_joined",
+    "join_range",
+    "plan_tiling",
+]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -52,8 +61,9 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
         )
     if count == 0:
         raise InvalidIdsError(input_name, "is empty; give at least one ID")
-    parts = joined.split(",")
-    if count is not None and len(parts) != count:
+    # A list is used as it is: splitting the joined string again would build a second copy of every ID.
+    parts: Sequence[str] = joined.split(",") if count is None else value
+    if count is not None and joined.count(",") != count - 1:
         index, bad = next((i, x) for i, x in enumerate(value) if "," in x)
         raise InvalidIdsError(
             input_name,
@@ -72,7 +82,7 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
                     f"an ID contains the control character {control.group()!r} (near "
                     f"{inner[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
                 )
-    unique = {part.strip() for part in parts}
+    unique = set(map(str.strip, parts))
     if "" in unique:
         if count == 0 or not joined.strip():
             raise InvalidIdsError(input_name, "is empty; give at least one ID")
@@ -100,6 +110,49 @@ def ids_hash_joined(assets: str, points: str) -> str:
     digest.update(b"\npoints:")
     digest.update(points.encode())
     return digest.hexdigest()
+
+
+class JoinedIds(Sequence[str]):
+    """Canonical IDs kept as the comma-joined string they are stored and sent as; split on first need.
+
+    A request that covers every ID of an axis sends the string as it is (see :func:`join_range`), so a
+    reset of 1 asset x 100,000 points never builds 100,000 point strings only to join them again.
+    """
+
+    __slots__ = ("_items", "_len", "joined")
+
+    def __init__(self, joined: str) -> None:
+        self.joined = joined
+        self._len = joined.count(",") + 1
+        self._items: list[str] | None = None
+
+    def _split(self) -> list[str]:
+        if self._items is None:
+            self._items = self.joined.split(",")
+        return self._items
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._split()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._split())
+
+    def __repr__(self) -> str:
+        return f"JoinedIds(<{self._len} IDs>)"
+
+
+def join_range(ids: Sequence[str], start: int, stop: int) -> str:
+    """IDs ``[start, stop)`` comma-joined, without splitting a :class:`JoinedIds` that is used whole."""
+    if isinstance(ids, JoinedIds) and start == 0 and stop == len(ids):
+        return ids.joined
+    return ",".join(ids[start:stop])
 
 
 @dataclass(frozen=True)
@@ -176,6 +229,7 @@ def plan_tiling(asset_count: int, point_count: int, limit: int) -> Tiling:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     best: tuple[int, int, int] | None = None  # (requests, asset_chunks, point_chunks)
+    floor = -(-asset_count * point_count // limit)  # ceil, in exact integers
     kp = 1
     while kp <= point_count:
         q = math.ceil(point_count / kp)  # longest point run with kp runs
@@ -187,6 +241,8 @@ def plan_tiling(asset_count: int, point_count: int, limit: int) -> Tiling:
             # asset runs are what the grid repeats.
             if best is None or candidate[0] < best[0]:
                 best = candidate
+                if best[0] == floor:
+                    break  # no grid can beat ceil(pairs / limit)
         # Jump to the smallest kp that gives a shorter run length.
         if q == 1:
             break

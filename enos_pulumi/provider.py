@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,7 +31,7 @@ from pulumi.output import Unknown
 
 from .client import EnosClient, RequestEvent, StageTarget
 from .errors import InvalidIdsError, PipelineNotPausedError, StateRemainsError
-from .ids import canonical_ids, ids_hash_joined
+from .ids import JoinedIds, canonical_ids, ids_hash_joined
 from .settings import SETTINGS_KEYS, Settings, resolve_settings
 
 __all__ = ["LIST_FORM_MAX_IDS", "StageStateResetProvider"]
@@ -81,10 +81,11 @@ def _joined(value: Any) -> str:
 
 
 def _ids_changed(olds: dict[str, Any], news: dict[str, Any]) -> bool:
-    assets, points = news.get("asset_ids"), news.get("point_ids")
-    if assets is None or points is None or _is_unknown(assets) or _is_unknown(points):
+    try:
+        digest = ids_hash_joined(_joined(news["asset_ids"]), _joined(news["point_ids"]))
+    except (KeyError, TypeError):  # missing, or Unknown (alone or inside a list) during preview
         return True
-    return ids_hash_joined(_joined(assets), _joined(points)) != olds.get("ids_hash")
+    return digest != olds.get("ids_hash")
 
 
 def _stderr_line(event: RequestEvent) -> None:
@@ -233,8 +234,7 @@ class StageStateResetProvider(ResourceProvider):
         target = StageTarget(props["org_id"], props["pipeline_id"], props["stage_instance_name"])
         assets_joined = _joined(props["asset_ids"])
         points_joined = _joined(props["point_ids"])
-        assets: Sequence[str] = assets_joined.split(",")
-        points: Sequence[str] = points_joined.split(",")
+        assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
         client = self._client()
         if props.get("require_paused", True):
             status = client.pipeline_status(target.org_id, target.pipeline_id)

@@ -16,10 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import strategies as st
 from responses import matchers
 
 from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, StageTarget, _SessionPool
+from enos_pulumi.client import EnosClient, RequestEvent, StageTarget, _json_string, _SessionPool
 from enos_pulumi.errors import (
     AuthenticationError,
     DeletionRejectedError,
@@ -28,6 +30,7 @@ from enos_pulumi.errors import (
     TooManyPointsError,
     TransportError,
 )
+from enos_pulumi.ids import Batch
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import Settings
 
@@ -868,3 +871,29 @@ def test_events_one_ok_per_request_and_never_a_secret(mock: responses.RequestsMo
 
 def test_client_repr_hides_the_secret(h: Harness) -> None:
     assert SECRET not in repr(h.client())
+
+
+# -- body encoding -------------------------------------------------------------------------------------------
+
+
+@given(st.text(max_size=40))
+def test_json_string_is_exactly_what_the_json_encoder_writes(value: str) -> None:
+    # The fast path must never change a byte of what is signed and sent.
+    try:
+        expected = json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            _json_string(value)
+        return
+    assert _json_string(value) == expected
+
+
+def test_a_body_with_characters_to_escape_is_still_valid_json() -> None:
+    target = StageTarget("o1", 'pipe"line\\1', "LastRecordAppender_01\t")
+    body = EnosClient._stage_body(target, ["a1", "a2"], ["p1"], Batch(0, 2, 0, 1))
+    assert json.loads(body) == {
+        "pipelineId": 'pipe"line\\1',
+        "stageInstanceName": "LastRecordAppender_01\t",
+        "assetIds": "a1,a2",
+        "pointIds": "p1",
+    }

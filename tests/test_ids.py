@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from enos_pulumi.errors import InvalidIdsError
-from enos_pulumi.ids import Batch, Tiling, canonical_ids, ids_hash, plan_tiling
+from enos_pulumi.ids import Batch, JoinedIds, Tiling, canonical_ids, ids_hash, join_range, plan_tiling
 
 # IDs as users write them: no comma, no control character, no surrounding whitespace, never empty.
 ID = (
@@ -350,3 +350,35 @@ def test_split_examples() -> None:
 def test_a_single_pair_cannot_be_split() -> None:
     with pytest.raises(ValueError):
         Batch(3, 4, 5, 6).split()
+
+
+# -- JoinedIds / join_range ----------------------------------------------------------------------------
+
+
+@given(st.lists(st.text(alphabet="abcXYZ019.-_", min_size=1, max_size=6), min_size=1, max_size=30))
+def test_joined_ids_behaves_like_the_split_list(ids: list[str]) -> None:
+    joined = JoinedIds(",".join(ids))
+    assert len(joined) == len(ids)
+    assert list(joined) == ids
+    assert joined[0] == ids[0] and joined[-1] == ids[-1]
+    assert list(joined[1:3]) == ids[1:3]
+
+
+@given(
+    st.lists(st.text(alphabet="abc019", min_size=1, max_size=4), min_size=1, max_size=20),
+    st.data(),
+)
+def test_join_range_matches_joining_the_slice(ids: list[str], data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(ids) - 1))
+    stop = data.draw(st.integers(start + 1, len(ids)))
+    expected = ",".join(ids[start:stop])
+    assert join_range(ids, start, stop) == expected
+    assert join_range(JoinedIds(",".join(ids)), start, stop) == expected
+
+
+def test_a_whole_axis_is_sent_as_the_stored_string_without_splitting_it() -> None:
+    joined = JoinedIds("p1,p2,p3")
+    assert join_range(joined, 0, 3) is joined.joined
+    assert joined._items is None  # never split
+    assert join_range(joined, 1, 3) == "p2,p3"
+    assert joined._items == ["p1", "p2", "p3"]
