@@ -33,6 +33,7 @@ from enos_pulumi.errors import (
 from enos_pulumi.ids import Batch
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import Settings
+from tests.fakes import FakeTime
 
 GATEWAY = "https://apim.example.com"
 ACCESS_KEY = "my-app-key"
@@ -60,21 +61,6 @@ HTML_502 = (
 
 
 # -- harness -------------------------------------------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class Millis:

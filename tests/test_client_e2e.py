@@ -35,6 +35,7 @@ from enos_pulumi.ids import plan_tiling
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import resolve_settings
 from enos_pulumi.simulator import Simulator
+from tests.fakes import FakeTime
 from tests.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
@@ -57,23 +58,6 @@ SIBLING_PIPELINE = "pl-sibling"
 
 
 # -- harness -------------------------------------------------------------------------------------------------
-
-
-class FakeTime:
-    """The retry policy's clock and sleep: sleeping records the wait and moves the clock, nothing more."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class StrictMillis:
