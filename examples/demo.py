@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from enos_pulumi.simulator import Simulator
 
 HERE = Path(__file__).resolve().parent
@@ -129,11 +131,12 @@ class CliRunner:
         return result
 
     def up(self, config: dict[str, Any]) -> str:
-        for key, value in config.items():
-            if isinstance(value, str):
-                self.pulumi("config", "set", key, value)
-            else:
-                self.pulumi("config", "set", "--path", key, json.dumps(value))
+        # Plain values go straight into the stack file (lists included), next to the encryption salt and
+        # the secret that `pulumi config set --secret` wrote there.
+        stack_file = self.program / "Pulumi.demo.yaml"
+        document = yaml.safe_load(stack_file.read_text()) or {}
+        document.setdefault("config", {}).update(config)
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=True))
         result = self.pulumi("up", "--yes", "--skip-preview", "--json", check=False)
         for line in (result.stderr or "").splitlines():
             say(f"    | {line}")
