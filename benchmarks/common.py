@@ -44,7 +44,6 @@ POINTS = [
     "INV.DailyYield",
 ]
 #: What the Pulumi engine (and the host's own server) allow per gRPC message: 400 MiB.
-GRPC_MAX_MESSAGE = 400 * 1024 * 1024
 
 
 def log(text: str) -> None:
@@ -287,41 +286,21 @@ def enos_environment(gateway: str, extra: Mapping[str, str] | None = None) -> It
 
 
 class BenchHost(ProviderHost):
-    """:class:`ProviderHost` whose gRPC channel accepts messages as large as the Pulumi engine does.
-
-    ``ProviderHost`` opens its channel with gRPC's default 4 MiB receive limit, so a Check of 1M IDs
-    (an 11 MB reply) fails with RESOURCE_EXHAUSTED there, while the engine and the host allow 400 MiB.
-    :attr:`channel` is kept to time raw RPCs without the driver's Python-side (de)serialization.
-    """
-
-    channel: Any = None
+    """:class:`ProviderHost` that also hands out a raw stub, to time RPCs without the driver's own
+    Python-side (de)serialization."""
 
     def start(self) -> BenchHost:
-        import grpc
-
-        original = grpc.insecure_channel
-
-        def channel_with_limits(target: str, options: Any = None, compression: Any = None) -> Any:
-            merged = dict(options or ())
-            merged.setdefault("grpc.max_receive_message_length", GRPC_MAX_MESSAGE)
-            merged.setdefault("grpc.max_send_message_length", GRPC_MAX_MESSAGE)
-            self.channel = original(target, options=list(merged.items()), compression=compression)
-            return self.channel
-
-        grpc.insecure_channel = channel_with_limits
         try:
             super().start()
         except BaseException:
             self.stop()  # a host process that started but did not answer must not outlive us
             raise
-        finally:
-            grpc.insecure_channel = original
         return self
 
     def stub(self) -> Any:
         from pulumi.runtime.proto import provider_pb2_grpc
 
-        return provider_pb2_grpc.ResourceProviderStub(self.channel)
+        return provider_pb2_grpc.ResourceProviderStub(self._channel)
 
 
 @dataclass
