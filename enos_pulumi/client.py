@@ -475,25 +475,33 @@ class EnosClient:
         }
 
         def send(batch: Batch, number: int) -> list[tuple[str, Any]]:
-            try:
-                envelope, handled = self._call(
-                    "POST",
-                    STAGE_STATE_PATH,
-                    query,
-                    self._stage_body(target, assets, points, batch),
-                    operation=operation,
-                    target=str(target),
-                    context=context,
-                    batch=batch,
-                    batch_no=(number, total),
-                    accept=lambda envelope: handle(envelope, batch),
-                )
-            except TooManyPointsError:
-                if batch.pairs <= 1:
-                    raise
-                first, second = batch.split()
-                return send(first, number) + send(second, number)
-            return [(str(envelope.get("requestId") or ""), handled)]
+            # A loop, not recursion: a self-referencing closure would keep the ID lists alive until the
+            # garbage collector runs, tens of MB for a big reset.
+            done: list[tuple[str, Any]] = []
+            pending = [batch]
+            while pending:
+                part = pending.pop()
+                try:
+                    envelope, handled = self._call(
+                        "POST",
+                        STAGE_STATE_PATH,
+                        query,
+                        self._stage_body(target, assets, points, part),
+                        operation=operation,
+                        target=str(target),
+                        context=context,
+                        batch=part,
+                        batch_no=(number, total),
+                        accept=lambda envelope, part=part: handle(envelope, part),  # type: ignore[misc]
+                    )
+                except TooManyPointsError:
+                    if part.pairs <= 1:
+                        raise
+                    first, second = part.split()
+                    pending += [second, first]  # first half next, keeping request order
+                    continue
+                done.append((str(envelope.get("requestId") or ""), handled))
+            return done
 
         workers = min(self.settings.parallel_requests, total)
         if workers <= 1:

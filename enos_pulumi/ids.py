@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
@@ -119,17 +120,20 @@ class JoinedIds(Sequence[str]):
     reset of 1 asset x 100,000 points never builds 100,000 point strings only to join them again.
     """
 
-    __slots__ = ("_items", "_len", "joined")
+    __slots__ = ("_items", "_len", "_lock", "joined")
 
     def __init__(self, joined: str) -> None:
         self.joined = joined
         self._len = joined.count(",") + 1
         self._items: list[str] | None = None
+        self._lock = threading.Lock()
 
     def _split(self) -> list[str]:
-        if self._items is None:
-            self._items = self.joined.split(",")
-        return self._items
+        # Parallel batch workers ask at once: one split, not one 60 MB copy per worker.
+        with self._lock:
+            if self._items is None:
+                self._items = self.joined.split(",")
+            return self._items
 
     def __len__(self) -> int:
         return self._len

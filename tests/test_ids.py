@@ -382,3 +382,24 @@ def test_a_whole_axis_is_sent_as_the_stored_string_without_splitting_it() -> Non
     assert joined._items is None  # never split
     assert join_range(joined, 1, 3) == "p2,p3"
     assert joined._items == ["p1", "p2", "p3"]
+
+
+def test_joined_ids_split_once_when_parallel_workers_ask_together() -> None:
+    # Each worker's own split would be a full copy of every ID (tens of MB for a million IDs).
+    import threading
+
+    joined = JoinedIds(",".join(f"id{i}" for i in range(200_000)))
+    seen: list[int] = []
+    start = threading.Barrier(4)
+
+    def work() -> None:
+        start.wait()
+        joined[0:1]  # what a batch worker does first
+        seen.append(id(joined._split()))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
