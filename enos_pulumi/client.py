@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from .errors import (
     AuthenticationError,
     DeletionRejectedError,
     EnosError,
+    RequestTooLargeError,
     ServerError,
     TooManyPointsError,
     TransportError,
@@ -46,6 +48,8 @@ PIPELINE_PATH = "/streaming/v2.0/streaming/pipeline/"
 CONTENT_TYPE = "application/json;charset=UTF-8"
 PIPELINE_PAGE_SIZE = 100
 _EXPIRED_TOKEN_CODE = 1203
+# Answers that mean "this request is too big": the batch is split in two and both halves sent.
+_SPLIT_ON = (TooManyPointsError, RequestTooLargeError)
 _DUPLICATED_ENCRYPTION = 1001
 
 
@@ -122,7 +126,8 @@ class _SessionPool:
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
-            session.trust_env = False if gateway.startswith("http://") else session.trust_env
+            if gateway.startswith("http://"):
+                session.trust_env = False  # loopback only: never through an environment proxy
         try:
             yield session
         finally:
@@ -227,10 +232,17 @@ class EnosClient:
         try:
             return self._post_or_get(method, path, query, body, headers)
         except requests.exceptions.SSLError as exc:
-            raise TransportError(operation, f"TLS error: {exc}", target, retryable=False) from exc
+            # A certificate that does not verify stays that way; a handshake cut short is transient.
+            permanent = _caused_by(exc, ssl.SSLCertVerificationError)
+            raise TransportError(operation, f"TLS error: {exc}", target, retryable=not permanent) from exc
         except requests.exceptions.Timeout as exc:
             raise TransportError(operation, f"timed out ({type(exc).__name__})", target) from exc
-        except requests.exceptions.ConnectionError as exc:
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            # Also a connection dropped in the middle of the answer (IncompleteRead).
             raise TransportError(operation, f"connection failed: {exc}", target) from exc
         except requests.exceptions.RequestException as exc:
             raise TransportError(operation, f"request failed: {exc}", target, retryable=False) from exc
@@ -363,6 +375,8 @@ class EnosClient:
         batch: Batch | None = None,
         batch_no: tuple[int, int] | None = None,
         accept: Callable[[dict[str, Any]], Any] | None = None,
+        since: float | None = None,
+        split_part: bool = False,
     ) -> tuple[dict[str, Any], Any]:
         """:meth:`call`, plus ``accept(envelope)`` judging a success envelope (it may raise), and one
         progress event for the request's outcome: "ok", "failed" or "split" (61105), after any
@@ -377,6 +391,8 @@ class EnosClient:
         started = time.monotonic()
 
         def event(outcome: str, request_id: str | None = None, detail: str = "") -> RequestEvent:
+            if split_part:
+                detail = f"part of a split request; {detail}" if detail else "part of a split request"
             return RequestEvent(
                 operation,
                 target,
@@ -415,7 +431,7 @@ class EnosClient:
             self._emit(event("retrying", rid, detail))
 
         try:
-            envelope, accepted = self.retry.run(attempt, retrying)
+            envelope, accepted = self.retry.run(attempt, retrying, since=since)
         except EnosError as exc:
             rid = exc.request_id if isinstance(exc, ApiError) else None
             if isinstance(exc, TooManyPointsError) and batch is not None and batch.pairs > 1:
@@ -459,8 +475,9 @@ class EnosClient:
     ) -> list[tuple[str, Any]]:
         """Send every batch of the tiling (in parallel, bounded); each result is (requestId, handled data).
 
-        A 61105 answer splits that batch in two and sends both halves. On the first failure no new batch
-        starts; the ones in flight finish, and the error says how many had succeeded.
+        A 61105 (too many points) or HTTP 413 (body too large) answer splits that batch in two and sends
+        both halves. Retries of all batches share one deadline, counted from the start. On the first
+        failure no new batch starts; the ones in flight finish, and the error says how many had succeeded.
         """
         if not assets or not points:
             raise ValueError("asset and point sets must be non-empty")
@@ -473,6 +490,8 @@ class EnosClient:
             "pipeline_id": target.pipeline_id,
             "stage_instance_name": target.stage_instance_name,
         }
+
+        since = self.retry.clock()
 
         def send(batch: Batch, number: int) -> list[tuple[str, Any]]:
             # A loop, not recursion: a self-referencing closure would keep the ID lists alive until the
@@ -493,8 +512,10 @@ class EnosClient:
                         batch=part,
                         batch_no=(number, total),
                         accept=lambda envelope, part=part: handle(envelope, part),  # type: ignore[misc]
+                        since=since,
+                        split_part=part is not batch,
                     )
-                except TooManyPointsError:
+                except _SPLIT_ON:
                     if part.pairs <= 1:
                         raise
                     first, second = part.split()
@@ -563,14 +584,16 @@ class EnosClient:
 
         def items(envelope: dict[str, Any], batch: Batch) -> list[dict[str, Any]]:
             data = envelope.get("data")
-            if isinstance(data, dict):
-                data = data.get("items")
+            if isinstance(data, dict) and "items" in data:
+                data = data["items"]
             if data is None:
                 return []
             if not isinstance(data, list):
-                raise ServerError(
+                # Reading an unknown shape as "no state" would make verify=True pass falsely; and
+                # asking again will not change the shape, so this is not retried.
+                raise ApiError(
                     operation=operation,
-                    message=f"unexpected data of type {type(data).__name__}",
+                    message=f"unexpected data {json.dumps(data)[:200]}; expected a list or items",
                     code=0,
                     request_id=envelope.get("requestId"),
                     http_status=200,
@@ -587,8 +610,10 @@ class EnosClient:
         """Every released pipeline of the organization, page by page (lazily)."""
         page = 1
         seen = 0
+        ids: set[Any] = set()
+        since = self.retry.clock()
         while True:
-            envelope = self.call(
+            envelope, _ = self._call(
                 "GET",
                 PIPELINES_PATH,
                 {"orgId": org_id, "pageNo": str(page), "pageSize": str(page_size), "ifReleased": "true"},
@@ -596,14 +621,17 @@ class EnosClient:
                 operation="List Pipelines",
                 target=f"org {org_id}",
                 context={"org_id": org_id},
+                since=since,
             )
             data = envelope.get("data") or {}
             pipelines = data.get("pipelines") if isinstance(data, dict) else None
             if not isinstance(pipelines, list) or not pipelines:
                 return
-            for pipeline in pipelines:
-                if isinstance(pipeline, dict):
-                    yield pipeline
+            fresh = [p for p in pipelines if isinstance(p, dict) and p.get("pipelineId") not in ids]
+            if not fresh:
+                return  # a server that ignores pageNo would otherwise be paged forever
+            ids.update(p.get("pipelineId") for p in fresh)
+            yield from fresh
             seen += len(pipelines)
             count = data.get("count")
             if (isinstance(count, int) and seen >= count) or len(pipelines) < page_size:
@@ -649,7 +677,21 @@ def _json_string(value: str) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(10):  # requests/urllib3 wrap the ssl error a few levels deep, in args or as cause
+        if seen is None:
+            return False
+        if isinstance(seen, kind) or any(isinstance(arg, kind) for arg in getattr(seen, "args", ())):
+            return True
+        nested = next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
+        seen = seen.__cause__ or seen.__context__ or nested
+    return False
+
+
 def _short(exc: BaseException) -> str:
+    if isinstance(exc, TransportError):
+        return exc.detail[:160]  # its text repeats the operation and target the line already shows
     if isinstance(exc, ApiError):
         what = f"EnOS {exc.code}" if exc.code is not None else f"HTTP {exc.http_status}"
         return f"{what} {exc.message}"[:160]

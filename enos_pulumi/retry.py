@@ -57,14 +57,19 @@ class RetryPolicy:
     rng: Callable[[], float] = random.random
 
     def run(
-        self, call: Callable[[], T], on_retry: Callable[[BaseException, float, int], None] | None = None
+        self,
+        call: Callable[[], T],
+        on_retry: Callable[[BaseException, float, int], None] | None = None,
+        since: float | None = None,
     ) -> T:
         """``call()`` with retries; ``on_retry(error, wait, attempt)`` is told before each wait.
 
         A Retry-After given by the server is honoured (waits at least that long). When the wait would
-        end past the deadline, the last error is raised with a note saying how long we tried.
+        end past the deadline, the last error is raised with a note saying how long we tried. ``since``
+        (this policy's clock) starts the deadline earlier: calls that make up one operation share it, so
+        a reset of many requests is bounded as a whole, not per request.
         """
-        start = self.clock()
+        start = self.clock() if since is None else since
         delays = self.backoff.delays(self.rng)
         attempt = 1
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from responses import matchers
 from enos_pulumi import auth
 from enos_pulumi.client import EnosClient, RequestEvent, StageTarget, _json_string, _SessionPool
 from enos_pulumi.errors import (
+    ApiError,
     AuthenticationError,
     DeletionRejectedError,
     PipelineAccessError,
@@ -394,15 +396,36 @@ def test_persistent_connection_failures_end_in_a_transport_error(
     assert len(h.fake.sleeps) >= 1
 
 
-def test_a_tls_error_is_not_retried(mock: responses.RequestsMock, h: Harness) -> None:
+def test_a_certificate_that_does_not_verify_is_not_retried(mock: responses.RequestsMock, h: Harness) -> None:
     add_token(mock)
-    stage = add_stage(mock, body=requests.exceptions.SSLError("certificate verify failed"))
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    stage = add_stage(mock, body=requests.exceptions.SSLError(cause))
     with pytest.raises(TransportError) as info:
         h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
     assert info.value.retryable is False
     assert "TLS error" in str(info.value)
     assert stage.call_count == 1
     assert h.fake.sleeps == []
+
+
+def test_a_tls_handshake_cut_short_is_retried(mock: responses.RequestsMock, h: Harness) -> None:
+    add_token(mock)
+    cut = requests.exceptions.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"))
+    first = add_stage(mock, body=cut)
+    second = add_stage(mock, json=ok("rid-after-eof"))
+    report = h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
+    assert report.request_ids == ("rid-after-eof",)
+    assert first.call_count + second.call_count == 2
+    assert len(h.fake.sleeps) == 1
+
+
+def test_a_connection_dropped_mid_answer_is_retried(mock: responses.RequestsMock, h: Harness) -> None:
+    add_token(mock)
+    add_stage(mock, body=requests.exceptions.ChunkedEncodingError("IncompleteRead(10 bytes read, 90 more)"))
+    add_stage(mock, json=ok("rid-after-cut"))
+    report = h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
+    assert report.request_ids == ("rid-after-cut",)
+    assert len(h.fake.sleeps) == 1
 
 
 def test_data_false_is_a_rejected_deletion_and_not_retried(mock: responses.RequestsMock, h: Harness) -> None:
@@ -612,6 +635,52 @@ def test_61105_splits_the_batch_in_two(mock: responses.RequestsMock, h: Harness)
     assert h.fake.sleeps == []
 
 
+def test_413_splits_the_batch_like_61105(mock: responses.RequestsMock, h: Harness) -> None:
+    # A gateway body limit below 100,000 pairs of long IDs must not need a hand-tuned setting.
+    points = [f"pt{i:02d}" for i in range(8)]
+    sent: list[int] = []
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        body = json.loads(body_bytes(request))
+        count = len(body["pointIds"].split(","))
+        sent.append(count)
+        if count > 2:
+            return 413, {}, "<html><h1>413 Request Entity Too Large</h1></html>"
+        return 200, {}, json.dumps(ok(f"rid-{len(sent)}"))
+
+    add_token(mock)
+    mock.add_callback(responses.POST, STAGE_URL, callback=answer)
+    report = h.client().delete_stage_state(TARGET, ["a1"], points)
+
+    assert sent == [8, 4, 2, 2, 4, 2, 2]
+    assert report.request_count == 4
+    parts = [e for e in h.events if e.outcome == "ok" and e.operation == "Delete Stage State"]
+    assert len(parts) == 4
+    assert all("part of a split request" in e.detail for e in parts)
+
+
+def test_retries_of_one_reset_share_one_deadline(mock: responses.RequestsMock, h: Harness) -> None:
+    # The first batch needs three retries, the second never succeeds: the second gets only what is
+    # left of the reset's deadline, so the whole reset stays within it (per-request deadlines would
+    # let every batch take the full deadline again).
+    attempts: Counter[str] = Counter()
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        asset = json.loads(body_bytes(request))["assetIds"]
+        attempts[asset] += 1
+        if asset == "a1" and attempts[asset] > 3:
+            return 200, {}, json.dumps(ok("rid-a1"))
+        return 503, {}, json.dumps({"msg": "busy"})
+
+    add_token(mock)
+    mock.add_callback(responses.POST, STAGE_URL, callback=answer)
+    with pytest.raises(ServerError, match="gave up after"):
+        h.client(limit=1, deadline=3.0).delete_stage_state(TARGET, ["a1", "a2"], ["pt1"])
+    assert attempts["a1"] == 4
+    assert attempts["a2"] >= 2
+    assert sum(h.fake.sleeps) <= 3.0
+
+
 def test_61105_for_a_single_pair_is_raised(mock: responses.RequestsMock, h: Harness) -> None:
     add_token(mock)
     stage = add_stage(mock, json={"code": 61105, "msg": "too many points", "requestId": "r"})
@@ -723,11 +792,18 @@ def test_get_stage_state_accepts_a_list_and_an_items_object(mock: responses.Requ
     assert [(i["assetId"], i["pointId"]) for i in items] == [("a1", "pt1"), ("a1", "pt2")]
 
 
-def test_get_stage_state_rejects_an_unexpected_data_type(mock: responses.RequestsMock, h: Harness) -> None:
+@pytest.mark.parametrize("data", ["nonsense", {"total": 1, "list": [{"assetId": "a1", "pointId": "pt1"}]}])
+def test_get_stage_state_refuses_an_unknown_shape_rather_than_reading_it_as_empty(
+    mock: responses.RequestsMock, h: Harness, data: Any
+) -> None:
+    # verify=True relies on this: an unknown shape read as "no state" would pass verification falsely.
     add_token(mock)
-    add_stage(mock, query=GET_QUERY, json=ok("rid-odd", data="nonsense"))
-    with pytest.raises(ServerError, match="unexpected data of type str"):
+    stage = add_stage(mock, query=GET_QUERY, json=ok("rid-odd", data=data))
+    with pytest.raises(ApiError, match="unexpected data") as info:
         h.client().get_stage_state(TARGET, ["a1"], ["pt1"])
+    assert not isinstance(info.value, ServerError)  # not retried: asking again gives the same shape
+    assert info.value.request_id == "rid-odd"
+    assert stage.call_count == 1
 
 
 def test_empty_sets_are_refused_before_any_call(mock: responses.RequestsMock, h: Harness) -> None:
@@ -753,6 +829,20 @@ def pipelines_page(
 
 def pipeline(n: int, status: str = "RUNNING") -> dict[str, Any]:
     return {"pipelineId": f"pipe-{n}", "pipelineName": f"Pipeline {n}", "status": status}
+
+
+def test_list_pipelines_stops_when_a_server_ignores_the_page_number(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    add_token(mock)
+    repeated = mock.add(
+        responses.GET,
+        PIPELINES_URL,
+        json=ok("rid-same", data={"pipelines": [pipeline(1), pipeline(2)]}),  # no count either
+    )
+    found = list(h.client().list_pipelines("o123", page_size=2))
+    assert [p["pipelineId"] for p in found] == ["pipe-1", "pipe-2"]
+    assert repeated.call_count == 2
 
 
 def test_list_pipelines_pages_until_the_count_is_reached(mock: responses.RequestsMock, h: Harness) -> None:
