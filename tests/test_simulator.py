@@ -965,3 +965,18 @@ def test_cli_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> Non
 def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read seed file" in capsys.readouterr().err
+
+
+def test_the_simulators_own_signature_rule_matches_the_documented_vector() -> None:
+    # The simulator does not import the client's signing code: this pins its own copy to enos-api.md.
+    from enos_pulumi.simulator.server import _expected_signature, _sha256_hex
+
+    body = (
+        b'{"pipelineId":"p1","stageInstanceName":"LastRecordAppender_01",'
+        b'"assetIds":"a1,a2","pointIds":"pt1,pt2"}'
+    )
+    query = [("orgId", "o123"), ("action", "delete")]
+    signature = _expected_signature("my-access-token", query, body, 1700000000000, "my-app-secret")
+    assert signature == "9e7d57563fb3b4bdb2111e2c8521baeaee35ec9d41bb80434e49a5a3a4f13af9"
+    encryption = _sha256_hex(b"my-app-key1700000000000my-app-secret")
+    assert encryption == "e6efa580db557dbce254465b1550c0b0898deb7048a398de289230d7dacbfe97"

@@ -3,12 +3,14 @@
 Requests go through the same stages as on EnOS: gateway faults (latency, status bursts, dropped
 connections, HTML pages), then the token service or the APIM signature check, then the service, which
 answers with the ``{"code", "msg", "requestId", "data"}`` envelope. The signature is recomputed from the
-request exactly as received (raw query string and body bytes), independently of any client code.
+request exactly as received (raw query string and body bytes) by the simulator's own implementation of
+the documented rule, not the client's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import http
 import json
@@ -26,8 +28,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
-
-from enos_pulumi.auth import params_data, request_signature, token_encryption
 
 from .store import STAGE_PREFIXES, Fault, Pipeline, SeedError, Store, load_seed_file, parse_fault
 
@@ -139,6 +139,21 @@ def _known_route(method: str, path: str) -> bool:
         return True
     rest = path[len(OPERATE_PREFIX) :]
     return method == "POST" and path.startswith(OPERATE_PREFIX) and bool(rest) and "/" not in rest
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _expected_signature(
+    token: str, query: list[tuple[str, str]], body: bytes, timestamp: int, secret: str
+) -> str:
+    """The documented APIM rule, written here on its own rather than imported from the client's auth
+    module, so that a signing bug in the client fails against the simulator instead of being mirrored:
+    sha256(accessToken + name1value1name2value2... (query sorted by name, decoded) + body + timestamp +
+    secret)."""
+    ordered = "".join(name + value for name, value in sorted(query, key=lambda pair: pair[0]))
+    return _sha256_hex(token.encode() + ordered.encode() + body + str(timestamp).encode() + secret.encode())
 
 
 class _ParamError(Exception):
@@ -475,7 +490,7 @@ class Simulator:
             app = self._store.apps.get(app_key)
             if app is None:
                 return refuse(1002)
-            expected = token_encryption(app_key, timestamp, app.secret_key)
+            expected = _sha256_hex(f"{app_key}{timestamp}{app.secret_key}".encode())
             if not hmac.compare_digest(expected.encode(), encryption.encode()):
                 return refuse(1003)
             if not self._store.use_encryption(encryption):
@@ -518,9 +533,7 @@ class Simulator:
             return reject("invalid apim-timestamp")
         if abs(int(self.clock() * 1000) - timestamp) > TIMESTAMP_WINDOW_MS:
             return reject("timestamp out of range")
-        expected = request_signature(
-            token, params_data(call.query_pairs, call.body), timestamp, app.secret_key
-        )
+        expected = _expected_signature(token, call.query_pairs, call.body, timestamp, app.secret_key)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             return reject("signature mismatch")
         return app.access_key, app.orgs
