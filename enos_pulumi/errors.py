@@ -158,7 +158,10 @@ class InvalidParameterError(ApiError):
 class TooManyPointsError(ApiError):
     """61105: the request names too many asset/point pairs (the client splits and retries first)."""
 
-    hint = "the request still exceeded the limit after splitting it; lower the batch limit"
+    hint = (
+        "EnOS refused even a single asset/point pair as too many points: check the pipeline and stage, "
+        "and ask EnOS support about the limit"
+    )
 
 
 class PipelineAccessError(ApiError):

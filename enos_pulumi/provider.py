@@ -42,8 +42,8 @@ __all__ = ["LIST_FORM_MAX_IDS", "StageStateResetProvider"]
 LIST_FORM_MAX_IDS = 1000
 
 ID_INPUTS = ("asset_ids", "point_ids")
+# The target: required strings, and a change of any of them is a replacement.
 REPLACE_KEYS = ("org_id", "pipeline_id", "stage_instance_name")
-STRING_INPUTS = ("org_id", "pipeline_id", "stage_instance_name")
 BOOL_INPUTS = {"require_paused": True, "verify": False}
 _STDERR_LOCK = threading.Lock()
 
@@ -140,7 +140,7 @@ class StageStateResetProvider(ResourceProvider):
         """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input."""
         inputs = dict(news)
         failures: list[CheckFailure] = []
-        for name in STRING_INPUTS:
+        for name in REPLACE_KEYS:
             value = news.get(name)
             if _is_unknown(value):
                 continue

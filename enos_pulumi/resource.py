@@ -26,6 +26,11 @@ _OUTPUTS = (
 )
 
 
+def _blank(value: object) -> bool:
+    # org_id="" (e.g. an unset variable) means "use the default", not "no organization".
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _default_org_id() -> str:
     """``enos:orgId`` from the stack config, else ``ENOS_ORG_ID``, read in the program."""
     return resolve_org_id(None, {"enos:orgId": pulumi.Config("enos").get("orgId")}, os.environ)
@@ -68,7 +73,7 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "org_id": org_id if org_id is not None else _default_org_id(),
+            "org_id": _default_org_id() if _blank(org_id) else org_id,
             "pipeline_id": pipeline_id,
             "stage_instance_name": stage_instance_name,
             "asset_ids": asset_ids,

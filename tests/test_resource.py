@@ -150,6 +150,7 @@ def test_no_trigger_registers_no_trigger(mocks: Capture) -> None:
         (None, "o-config", "o-env", "o-config"),
         (None, None, "o-env", "o-env"),
         (None, "  ", " o-env ", "o-env"),  # a blank config value does not hide the environment
+        ("", "o-config", None, "o-config"),  # org_id="" (an unset variable) means the default too
     ],
 )
 def test_org_id_resolution(

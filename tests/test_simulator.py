@@ -609,6 +609,12 @@ def test_error_code_faults(simulator: Simulator, api: Api) -> None:
     assert api.post_token(api.token_body()).json()["status"] == 1005
 
 
+def test_a_business_code_fault_without_op_spares_the_token_service(simulator: Simulator, api: Api) -> None:
+    simulator.add_fault("61199,count=1")
+    assert api.post_token(api.token_body()).json()["status"] == 0
+    assert api.state("delete", "a", "p").json()["code"] == 61199
+
+
 def test_service_faults_do_not_fire_for_unauthenticated_requests(simulator: Simulator, api: Api) -> None:
     simulator.error_code(61199, op="delete", count=1)
     bad = api.call("POST", STATE_PATH, [("action", "delete"), ("orgId", SIM_ORG_ID)], {}, secret="nope")

@@ -129,7 +129,11 @@ class Fault:
         return self.kind in ("status", "drop", "expire", "html")
 
     def matches(self, op: str) -> bool:
-        return self.op is None or self.op == op
+        if self.op is None:
+            # An EnOS business code (61121, 61199...) means nothing to the token service: without an
+            # explicit op=token it is aimed at the APIs, not at the token request that comes first.
+            return not (self.kind == "code" and op in ("token", "refresh"))
+        return self.op == op
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "op": self.op, "count": self.count}
@@ -515,12 +519,8 @@ def parse_seed_text(text: str, source: str, as_json: bool) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise SeedError(f"seed {source} is not valid JSON: {exc}") from None
     else:
-        try:
-            import yaml
-        except ImportError:  # PyYAML is optional: JSON seeds work without it
-            raise SeedError(
-                f"reading the YAML seed {source} needs PyYAML (pip install PyYAML); or use JSON"
-            ) from None
+        import yaml  # a dependency of this package (and of pulumi)
+
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
