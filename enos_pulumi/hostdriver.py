@@ -22,7 +22,6 @@ __all__ = ["HostError", "MiniEngine", "Plan", "ProviderHost", "serialize_provide
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-PROVIDER_KEY = "__provider"
 TYPE_TOKEN = "pulumi-python:dynamic/enos:StageStateReset"
 
 
