@@ -1,6 +1,6 @@
 """APIM token scheme: token ``encryption``, request signing and a process-wide token cache.
 
-Everything here is pure or in-memory; the HTTP calls that fetch tokens live in :mod:`enos_pulumi.client`.
+Everything here is pure or in-memory; the HTTP call that fetches a token lives in :mod:`enos_pulumi.calls`.
 """
 
 from __future__ import annotations
@@ -117,6 +117,11 @@ class TokenCache:
                 token = fetch()
                 self._tokens[key] = token
             return token
+
+    def peek(self, key: tuple[str, str]) -> Token | None:
+        """The cached token for ``key``, if any, without fetching (to hide it in texts)."""
+        with self._guard:
+            return self._tokens.get(key)
 
     def invalidate(self, key: tuple[str, str], stale: Token) -> None:
         """Forget ``stale`` after the server called it expired, unless another thread already replaced it."""

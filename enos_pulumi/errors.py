@@ -16,8 +16,10 @@ __all__ = [
     "EnosError",
     "InvalidIdsError",
     "InvalidParameterError",
+    "OperationTimeoutError",
     "PipelineAccessError",
     "PipelineNotFoundError",
+    "PipelineNotListedError",
     "PipelineNotPausedError",
     "PipelineStatusError",
     "RateLimitedError",
@@ -26,6 +28,7 @@ __all__ = [
     "StateRemainsError",
     "TooManyPointsError",
     "TransportError",
+    "UnexpectedAnswerError",
     "UnsupportedStageError",
     "api_error_class",
 ]
@@ -59,9 +62,14 @@ class InvalidIdsError(EnosError, ValueError):
 
 
 class TransportError(EnosError):
-    """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying."""
+    """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying.
 
-    def __init__(self, operation: str, detail: str, target: str = "", *, retryable: bool = True) -> None:
+    ``detail`` is our own wording, never the HTTP stack's text (which can quote header values).
+    """
+
+    def __init__(
+        self, operation: str, detail: str, target: str = "", *, retryable: bool = True, kind: str = ""
+    ) -> None:
         where = f" for {target}" if target else ""
         super().__init__(f"{operation} failed{where}: {detail}")
         self.operation = operation
@@ -69,6 +77,24 @@ class TransportError(EnosError):
         self.target = target
         #: False for failures that another attempt cannot mend (a TLS certificate problem, a bad URL).
         self.retryable = retryable
+        #: What went wrong, for callers that treat kinds differently: "dns", "refused", "connect-timeout",
+        #: "timeout", "tls", "closed", "too-large" or "invalid" ("" when unclassified).
+        self.kind = kind
+
+
+class OperationTimeoutError(EnosError):
+    """A whole operation (a reset's requests, a status wait) ran past its stated bound."""
+
+    def __init__(self, operation: str, target: str, timeout: float, setting: str, progress: str = "") -> None:
+        where = f" for {target}" if target else ""
+        done = f"; {progress}" if progress else ""
+        super().__init__(
+            f"{operation} stopped{where}: it ran past its bound of {timeout:g} s ({setting}){done}"
+        )
+        self.operation = operation
+        self.target = target
+        self.timeout = timeout
+        self.setting = setting
 
 
 class ApiError(EnosError):
@@ -105,7 +131,10 @@ class ApiError(EnosError):
 
     def _text(self) -> str:
         where = f" for {self.target}" if self.target else ""
-        if self.code is not None:
+        if self.code == 0:
+            # A success code with an answer we must refuse (data: false, an unreadable shape).
+            what = f'EnOS answered "{self.message}"'
+        elif self.code is not None:
             what = f'EnOS {self.code} "{self.message}"'
         else:
             what = f'HTTP {self.http_status} "{self.message}"'
@@ -153,6 +182,16 @@ class InvalidParameterError(ApiError):
     """61102: a parameter is missing or invalid."""
 
     hint = "check pipeline_id, stage_instance_name and the asset/point IDs"
+
+    def _hint(self) -> str:
+        if self.operation.startswith("Operate Pipeline"):
+            return (
+                "check pipeline_id and org_id, and for a start resume_execution_mode, resume_kafka_rate "
+                "and resume_resource_config"
+            )
+        if self.operation.startswith("List Pipelines"):
+            return "check org_id"
+        return super()._hint()
 
 
 class TooManyPointsError(ApiError):
@@ -202,9 +241,12 @@ class AuthenticationError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """HTTP 429 from the gateway; retried with backoff until the deadline."""
+    """HTTP 429 from the gateway; retried with backoff within the request's retry budget."""
 
-    hint = "the API rate limit held for longer than the retry deadline; try again later"
+    hint = (
+        "the gateway's API rate limit; lower enos:parallelRequests, raise enos:retryDeadlineSeconds "
+        "or run pulumi up again later"
+    )
 
 
 class RequestTooLargeError(ApiError):
@@ -219,6 +261,17 @@ class ServerError(ApiError):
     hint = "EnOS failed on its side; the reset is safe to run again (pulumi up retries it)"
 
 
+class UnexpectedAnswerError(ApiError):
+    """An answer we cannot read: not JSON where JSON is due, a field of the wrong type, an unknown shape,
+    or a body over the size cap. Asking again rarely changes the shape, so it is not retried unless its
+    HTTP status was transient (then the status' own class is raised instead)."""
+
+    hint = (
+        "something between here and EnOS (a proxy or gateway) may be answering instead of EnOS: "
+        "check enos:apiGateway"
+    )
+
+
 class DeletionRejectedError(ApiError):
     """Delete Stage State answered ``code 0`` but ``data: false``: nothing may have been deleted."""
 
@@ -229,16 +282,28 @@ class PipelineNotPausedError(EnosError):
     """The pipeline's status is not PAUSED, so the reset was not attempted."""
 
     def __init__(self, pipeline_id: str, org_id: str, status: str | None) -> None:
-        seen = f"is {status}" if status else "was not found among org {org_id}'s released pipelines"
-        seen = seen.format(org_id=org_id)
         super().__init__(
-            f"Stage state reset refused: pipeline {pipeline_id} {seen}, but deleting stage state needs a "
-            f"PAUSED pipeline. Pause it first (EnOS console or Operate Pipeline action=pause), or set "
-            f"require_paused=False if you have checked this yourself. Nothing was deleted."
+            f"Stage state reset refused: pipeline {pipeline_id} is {status}, but deleting stage state needs "
+            f"a PAUSED pipeline. Pause it first (EnOS console or Operate Pipeline action=pause), set "
+            f"pause_pipeline=True to have the reset pause and resume it, or set require_paused=False if "
+            f"you have checked this yourself. Nothing was deleted."
         )
         self.pipeline_id = pipeline_id
         self.org_id = org_id
         self.status = status
+
+
+class PipelineNotListedError(EnosError):
+    """The pipeline is not among the organization's released pipelines, so its status is unknown."""
+
+    def __init__(self, pipeline_id: str, org_id: str) -> None:
+        super().__init__(
+            f"Stage state reset refused: pipeline {pipeline_id} was not found among org {org_id}'s released "
+            f"pipelines (List Pipelines). Check pipeline_id and org_id (the organization must own the "
+            f"pipeline, and the pipeline must be released). Nothing was deleted."
+        )
+        self.pipeline_id = pipeline_id
+        self.org_id = org_id
 
 
 class StateRemainsError(EnosError):
@@ -289,6 +354,8 @@ def api_error_class(code: int | None, http_status: int | None) -> type[ApiError]
         return RateLimitedError
     if http_status == 413:
         return RequestTooLargeError
+    if http_status == 408:
+        return ServerError  # the gateway timed out waiting for us: as transient as a 504
     if http_status is not None and http_status >= 500:
         return ServerError
     return ApiError

@@ -30,9 +30,10 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 
 from .client import EnosClient, RequestEvent, StageTarget
-from .errors import InvalidIdsError, PipelineNotPausedError, StateRemainsError
+from .errors import InvalidIdsError, PipelineNotListedError, PipelineNotPausedError, StateRemainsError
 from .ids import JoinedIds, canonical_ids, ids_hash_joined
 from .settings import SETTINGS_KEYS, Settings, resolve_settings
+from .stage_state import remaining_pairs
 
 __all__ = ["LIST_FORM_MAX_IDS", "StageStateResetProvider"]
 
@@ -238,19 +239,14 @@ class StageStateResetProvider(ResourceProvider):
         client = self._client()
         if props.get("require_paused", True):
             status = client.pipeline_status(target.org_id, target.pipeline_id)
+            if status is None:
+                raise PipelineNotListedError(target.pipeline_id, target.org_id)
             if status != "PAUSED":
                 raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
         report = client.delete_stage_state(target, assets, points)
         if props.get("verify", False):
             items, request_ids = client.get_stage_state(target, assets, points)
-            asset_set, point_set = set(assets), set(points)
-            remaining = sorted(
-                {
-                    (str(item.get("assetId")), str(item.get("pointId")))
-                    for item in items
-                    if item.get("assetId") in asset_set and item.get("pointId") in point_set
-                }
-            )
+            remaining = remaining_pairs(items, assets, points)
             if remaining:
                 raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
         return {

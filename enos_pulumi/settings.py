@@ -7,6 +7,8 @@ provider's ``configure``) > the environment (``ENOS_*``). Nothing is read at imp
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 __all__ = [
+    "AUTH_SCHEMES",
     "DEFAULT_MAX_PAIRS_PER_REQUEST",
     "DEFAULT_PARALLEL_REQUESTS",
     "SETTINGS_KEYS",
@@ -27,7 +30,15 @@ DEFAULT_PARALLEL_REQUESTS = 4
 DEFAULT_MAX_PAIRS_PER_REQUEST = 100_000
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
+DEFAULT_ATTEMPT_TIMEOUT = 60.0
 DEFAULT_RETRY_DEADLINE = 120.0
+DEFAULT_RESET_TIMEOUT = 1800.0
+DEFAULT_OPERATION_TIMEOUT = 300.0
+#: What is read of any answer: a Get Stage State of 100,000 pairs with state is ~10 MB, every other EnOS
+#: answer is tiny; an endless error page must not grow the process.
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+#: ``apim-signature``: the three APIM headers (enos-api.md); ``bearer``: ``Authorization: Bearer <token>``.
+AUTH_SCHEMES = ("apim-signature", "bearer")
 
 # field name -> (stack config key, environment variable)
 SETTINGS_KEYS: dict[str, tuple[str, str]] = {
@@ -38,13 +49,26 @@ SETTINGS_KEYS: dict[str, tuple[str, str]] = {
     "max_pairs_per_request": ("enos:maxPairsPerRequest", "ENOS_MAX_PAIRS_PER_REQUEST"),
     "retry_deadline": ("enos:retryDeadlineSeconds", "ENOS_RETRY_DEADLINE_SECONDS"),
     "read_timeout": ("enos:readTimeoutSeconds", "ENOS_READ_TIMEOUT_SECONDS"),
+    "connect_timeout": ("enos:connectTimeoutSeconds", "ENOS_CONNECT_TIMEOUT_SECONDS"),
+    "attempt_timeout": ("enos:attemptTimeoutSeconds", "ENOS_ATTEMPT_TIMEOUT_SECONDS"),
+    "reset_timeout": ("enos:resetTimeoutSeconds", "ENOS_RESET_TIMEOUT_SECONDS"),
+    "operation_timeout": ("enos:operationTimeoutSeconds", "ENOS_OPERATION_TIMEOUT_SECONDS"),
+    "auth_scheme": ("enos:authScheme", "ENOS_AUTH_SCHEME"),
+    "ca_bundle": ("enos:caBundle", "ENOS_CA_BUNDLE"),
 }
 ORG_ID_KEYS = ("enos:orgId", "ENOS_ORG_ID")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything needed to call EnOS. ``repr``/``str`` never show the secret key."""
+    """Everything needed to call EnOS. ``repr``/``str`` never show the secret key.
+
+    Time bounds, from the smallest up: one socket read waits at most ``read_timeout`` and a connection
+    at most ``connect_timeout``; one attempt (connect, send, the whole answer) takes at most
+    ``attempt_timeout``; one request's retries start within ``retry_deadline`` of its own first attempt;
+    one operation (a reset's requests, a status check) starts nothing after ``reset_timeout``; a wait for
+    a pipeline status gives up after ``operation_timeout``.
+    """
 
     api_gateway: str
     access_key: str
@@ -54,13 +78,22 @@ class Settings:
     retry_deadline: float = DEFAULT_RETRY_DEADLINE
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT
+    reset_timeout: float = DEFAULT_RESET_TIMEOUT
+    operation_timeout: float = DEFAULT_OPERATION_TIMEOUT
+    auth_scheme: str = "apim-signature"
+    ca_bundle: str | None = None
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
     def __repr__(self) -> str:
         return (
             f"Settings(api_gateway={self.api_gateway!r}, access_key={self.access_key!r}, "
             f"secret_key=<hidden>, parallel_requests={self.parallel_requests}, "
             f"max_pairs_per_request={self.max_pairs_per_request}, retry_deadline={self.retry_deadline}, "
-            f"connect_timeout={self.connect_timeout}, read_timeout={self.read_timeout})"
+            f"connect_timeout={self.connect_timeout}, read_timeout={self.read_timeout}, "
+            f"attempt_timeout={self.attempt_timeout}, reset_timeout={self.reset_timeout}, "
+            f"operation_timeout={self.operation_timeout}, auth_scheme={self.auth_scheme!r}, "
+            f"ca_bundle={self.ca_bundle!r}, max_answer_bytes={self.max_answer_bytes})"
         )
 
     __str__ = __repr__
@@ -114,12 +147,13 @@ def _number(
         return default
     raw, source = found
     try:
-        value = float(raw)
-    except (TypeError, ValueError):
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError, OverflowError):
         value = float("nan")  # fails the range check below, which words the error
     if not (minimum <= value <= maximum) or (integer and value != int(value)):
         kind = "a whole number" if integer else "a number"
-        raise ConfigurationError(f"{source} must be {kind} from {minimum:g} to {maximum:g}, got {raw!r}")
+        shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:60] + "..."
+        raise ConfigurationError(f"{source} must be {kind} from {minimum:g} to {maximum:g}, got {shown}")
     return value
 
 
@@ -132,28 +166,73 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def redact_url(url: str) -> str:
+    """``url`` fit to quote in an error: anything up to an ``@`` (user info, a password, however mistyped
+    the URL is) hidden, control characters escaped, and cut to a readable length."""
+    shown = re.sub(r"^.*@", "<hidden>@", url, flags=re.DOTALL) if "@" in url else url
+    shown = shown if len(shown) <= 200 else shown[:200] + "..."
+    return repr(shown)
+
+
 def _normalize_gateway(url: str, source: str) -> str:
-    parts = urlsplit(url)
-    # Checked first, and without echoing the URL: a password in it must not reach the error text.
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+    example = "a base URL like https://apim-ppe1.envisioniot.com"
+    if "@" in url:
+        # Checked first, and without echoing what precedes the @: `https//ak:PW@host` or `ak:PW@host`
+        # are mistyped URLs with a password in them, not a host name.
         raise ConfigurationError(
-            f"{source} must be a plain base URL (no credentials, query or fragment): "
-            f"scheme://host[:port][/path]"
+            f"{source} must be {example}, without credentials (user:password@), got {redact_url(url)}"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"{source} must be {example}, got {redact_url(url)}: {exc}") from exc
+    if parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"{source} must be a plain base URL (no query or fragment): scheme://host[:port][/path]"
         )
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            f"{source} must be a base URL like https://apim-ppe1.envisioniot.com, got {url!r}"
-        )
+        raise ConfigurationError(f"{source} must be {example}, got {redact_url(url)}")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{source} uses plain http:// for {parts.hostname}: credentials and tokens would travel "
             f"unencrypted. Use https:// (plain http is accepted only for loopback, e.g. the local simulator)"
         )
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as exc:
-        raise ConfigurationError(f"{source} has an invalid port: {url!r}") from exc
+    if port == 0:
+        raise ConfigurationError(f"{source} has an invalid port: {redact_url(url)}")
+    if any(not 0x21 <= ord(ch) <= 0x7E for ch in url):
+        raise ConfigurationError(
+            f"{source} must be {example} with no spaces or control characters, got {redact_url(url)}"
+        )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...], *sources: Mapping[str, Any]) -> str:
+    found = _pick(name, *sources)
+    if found is None:
+        return default
+    raw, source = found
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value not in choices:
+        shown = repr(raw)[:60]
+        raise ConfigurationError(f"{source} must be one of {', '.join(choices)}, got {shown}")
+    return str(value)
+
+
+def _ca_bundle(*sources: Mapping[str, Any]) -> str | None:
+    found = _pick("ca_bundle", *sources)
+    if found is None:
+        return None
+    raw, source = found
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"{source} must be the path of a PEM file of CA certificates")
+    path = os.path.expanduser(raw.strip())
+    if not os.path.exists(path):
+        raise ConfigurationError(
+            f"{source} names {path!r}, which does not exist: give the path of a PEM file (or a directory "
+            f"prepared with c_rehash) holding the CA certificates that issued the gateway's certificate"
+        )
+    return path
 
 
 def resolve_settings(
@@ -186,7 +265,13 @@ def resolve_settings(
             )
         ),
         retry_deadline=_number("retry_deadline", DEFAULT_RETRY_DEADLINE, 0, 3600, False, *sources),
-        read_timeout=_number("read_timeout", DEFAULT_READ_TIMEOUT, 1, 600, False, *sources),
+        read_timeout=_number("read_timeout", DEFAULT_READ_TIMEOUT, 0.1, 600, False, *sources),
+        connect_timeout=_number("connect_timeout", DEFAULT_CONNECT_TIMEOUT, 0.1, 600, False, *sources),
+        attempt_timeout=_number("attempt_timeout", DEFAULT_ATTEMPT_TIMEOUT, 0.1, 3600, False, *sources),
+        reset_timeout=_number("reset_timeout", DEFAULT_RESET_TIMEOUT, 1, 86400, False, *sources),
+        operation_timeout=_number("operation_timeout", DEFAULT_OPERATION_TIMEOUT, 1, 86400, False, *sources),
+        auth_scheme=_choice("auth_scheme", "apim-signature", AUTH_SCHEMES, *sources),
+        ca_bundle=_ca_bundle(*sources),
     )
 
 

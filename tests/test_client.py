@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 from responses import matchers
 
 from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, StageTarget, _json_string, _SessionPool
+from enos_pulumi.client import EnosClient, RequestEvent, SessionPool, StageTarget
+from enos_pulumi.stage_state import json_string as _json_string
+from enos_pulumi.stage_state import stage_body as build_stage_body
 from enos_pulumi.errors import (
     ApiError,
     AuthenticationError,
@@ -31,6 +33,7 @@ from enos_pulumi.errors import (
     ServerError,
     TooManyPointsError,
     TransportError,
+    UnexpectedAnswerError,
 )
 from enos_pulumi.ids import Batch
 from enos_pulumi.retry import Backoff, RetryPolicy
@@ -85,7 +88,7 @@ class Harness:
         self.fake = FakeTime()
         self.events: list[RequestEvent] = []
         self.tokens = auth.TokenCache()
-        self.sessions = _SessionPool()
+        self.sessions = SessionPool()
         self.millis = Millis()
 
     def client(
@@ -359,16 +362,20 @@ def test_a_persistent_html_page_gives_a_readable_server_error(
     assert "<html>" not in text and "<h1>" not in text
     assert "  " not in error.message  # tags and line breaks fold into single spaces
     assert "gave up after" in text
-    assert "retry deadline 5 s" in text
+    assert "retry budget 5 s per request" in text
     assert stage.call_count == len(h.fake.sleeps) + 1 > 1
     assert sum(h.fake.sleeps) <= 5.0
 
 
-def test_a_200_with_a_non_json_body_is_a_server_error(mock: responses.RequestsMock, h: Harness) -> None:
+def test_a_200_with_a_non_json_body_is_an_unexpected_answer_not_retried(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    # A 200 is not a transient status: asking again would get the same page.
     add_token(mock)
-    add_stage(mock, body="<html>maintenance</html>", content_type="text/html")
-    with pytest.raises(ServerError, match=r"unexpected answer.*maintenance"):
-        h.client(deadline=0.0).delete_stage_state(TARGET, ["a1"], ["pt1"])
+    stage = add_stage(mock, body="<html>maintenance</html>", content_type="text/html")
+    with pytest.raises(UnexpectedAnswerError, match=r"not a JSON object.*maintenance"):
+        h.client(deadline=5.0).delete_stage_state(TARGET, ["a1"], ["pt1"])
+    assert stage.call_count == 1
 
 
 def test_a_timeout_then_success(mock: responses.RequestsMock, h: Harness) -> None:
@@ -380,7 +387,8 @@ def test_a_timeout_then_success(mock: responses.RequestsMock, h: Harness) -> Non
     assert len(calls_to(mock, STAGE_URL)) == 2
     retrying = [e for e in h.events if e.outcome == "retrying"]
     assert len(retrying) == 1
-    assert "timed out (ConnectTimeout)" in retrying[0].detail
+    assert "cannot connect to apim.example.com:443 within 10 s" in retrying[0].detail
+    assert "connect timed out" not in retrying[0].detail  # the stack's own text is never copied
 
 
 def test_persistent_connection_failures_end_in_a_transport_error(
@@ -391,7 +399,7 @@ def test_persistent_connection_failures_end_in_a_transport_error(
     with pytest.raises(TransportError) as info:
         h.client(deadline=3.0).delete_stage_state(TARGET, ["a1"], ["pt1"])
     assert info.value.retryable
-    assert "connection failed" in str(info.value)
+    assert "the connection to apim.example.com:443 failed before a complete answer" in str(info.value)
     assert "gave up after" in str(info.value)
     assert len(h.fake.sleeps) >= 1
 
@@ -403,7 +411,8 @@ def test_a_certificate_that_does_not_verify_is_not_retried(mock: responses.Reque
     with pytest.raises(TransportError) as info:
         h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
     assert info.value.retryable is False
-    assert "TLS error" in str(info.value)
+    assert "TLS certificate verify failed for apim.example.com (self-signed certificate)" in str(info.value)
+    assert "enos:caBundle" in str(info.value)
     assert stage.call_count == 1
     assert h.fake.sleeps == []
 
@@ -541,9 +550,11 @@ def test_a_duplicated_encryption_is_retried_with_a_new_timestamp(
         )
 
 
-def test_a_token_answer_without_a_token_is_a_server_error(mock: responses.RequestsMock, h: Harness) -> None:
+def test_a_token_answer_without_a_token_is_an_unexpected_answer(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
     mock.add(responses.POST, TOKEN_URL, json={"status": 0, "msg": "SUCCESS", "data": {}})
-    with pytest.raises(ServerError, match="no accessToken"):
+    with pytest.raises(UnexpectedAnswerError, match="no accessToken"):
         h.client(deadline=0.0).delete_stage_state(TARGET, ["a1"], ["pt1"])
 
 
@@ -659,10 +670,9 @@ def test_413_splits_the_batch_like_61105(mock: responses.RequestsMock, h: Harnes
     assert all("part of a split request" in e.detail for e in parts)
 
 
-def test_retries_of_one_reset_share_one_deadline(mock: responses.RequestsMock, h: Harness) -> None:
-    # The first batch needs three retries, the second never succeeds: the second gets only what is
-    # left of the reset's deadline, so the whole reset stays within it (per-request deadlines would
-    # let every batch take the full deadline again).
+def test_each_request_has_its_own_retry_budget(mock: responses.RequestsMock, h: Harness) -> None:
+    # The first batch needs three retries, the second never succeeds: the second still gets its whole
+    # budget, counted from its own first attempt, however long the first took.
     attempts: Counter[str] = Counter()
 
     def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
@@ -674,11 +684,13 @@ def test_retries_of_one_reset_share_one_deadline(mock: responses.RequestsMock, h
 
     add_token(mock)
     mock.add_callback(responses.POST, STAGE_URL, callback=answer)
-    with pytest.raises(ServerError, match="gave up after"):
+    started = h.fake.now
+    with pytest.raises(ServerError, match="gave up after") as info:
         h.client(limit=1, deadline=3.0).delete_stage_state(TARGET, ["a1", "a2"], ["pt1"])
     assert attempts["a1"] == 4
-    assert attempts["a2"] >= 2
-    assert sum(h.fake.sleeps) <= 3.0
+    first_took = 0.55 * (0.5 + 1.0 + 2.0)  # the first batch's three waits (jitter 0.55 at rng 0.5)
+    assert h.fake.now - started == pytest.approx(first_took + 3.0)  # a2 used all of its 3 s
+    assert "retry budget 3 s per request" in str(info.value)
 
 
 def test_61105_for_a_single_pair_is_raised(mock: responses.RequestsMock, h: Harness) -> None:
@@ -777,7 +789,7 @@ def test_get_stage_state_accepts_a_list_and_an_items_object(mock: responses.Requ
         if point == "pt1":
             return ok("rid-list", data=[item])
         if point == "pt2":
-            return ok("rid-items", data={"items": [item, "not-an-item"]})
+            return ok("rid-items", data={"items": [item]})
         return ok("rid-none", data=None)
 
     add_token(mock)
@@ -799,7 +811,7 @@ def test_get_stage_state_refuses_an_unknown_shape_rather_than_reading_it_as_empt
     # verify=True relies on this: an unknown shape read as "no state" would pass verification falsely.
     add_token(mock)
     stage = add_stage(mock, query=GET_QUERY, json=ok("rid-odd", data=data))
-    with pytest.raises(ApiError, match="unexpected data") as info:
+    with pytest.raises(UnexpectedAnswerError, match="expected a list of items") as info:
         h.client().get_stage_state(TARGET, ["a1"], ["pt1"])
     assert not isinstance(info.value, ServerError)  # not retried: asking again gives the same shape
     assert info.value.request_id == "rid-odd"
@@ -966,7 +978,7 @@ def test_json_string_is_exactly_what_the_json_encoder_writes(value: str) -> None
 
 def test_a_body_with_characters_to_escape_is_still_valid_json() -> None:
     target = StageTarget("o1", 'pipe"line\\1', "LastRecordAppender_01\t")
-    body = EnosClient._stage_body(target, ["a1", "a2"], ["p1"], Batch(0, 2, 0, 1))
+    body = build_stage_body(target, ["a1", "a2"], ["p1"], Batch(0, 2, 0, 1))
     assert json.loads(body) == {
         "pipelineId": 'pipe"line\\1',
         "stageInstanceName": "LastRecordAppender_01\t",

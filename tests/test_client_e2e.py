@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, StageTarget, _SessionPool
+from enos_pulumi.client import EnosClient, RequestEvent, SessionPool, StageTarget
 from enos_pulumi.errors import (
     AuthenticationError,
     DeletionRejectedError,
@@ -84,7 +84,7 @@ class Rig:
         self.sim = sim
         self.time = FakeTime()
         self.tokens = auth.TokenCache()
-        self.sessions = _SessionPool()
+        self.sessions = SessionPool()
         self.events: list[RequestEvent] = []
         self.millis = StrictMillis()
 
@@ -97,7 +97,9 @@ class Rig:
         access_key: str = SIM_ACCESS_KEY,
         secret_key: str = SIM_SECRET_KEY,
         now_ms: Callable[[], int] | None = None,
+        **fields: Any,
     ) -> EnosClient:
+        """``fields`` set other Settings fields directly (below resolve_settings' floors, say)."""
         settings = resolve_settings(
             {
                 "api_gateway": self.sim.base_url,
@@ -108,6 +110,7 @@ class Rig:
                 "retry_deadline": deadline,
             }
         )
+        settings = dataclasses.replace(settings, **fields)
         policy = RetryPolicy(
             deadline=settings.retry_deadline,
             backoff=Backoff(initial=0.5, multiplier=2.0, maximum=20.0),
@@ -409,14 +412,13 @@ def test_a_dropped_connection_is_survived(rig: Rig) -> None:
 def test_a_read_timeout_is_retried(rig: Rig) -> None:
     rig.sim.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ASSETS, POINTS)
     rig.sim.add_latency(400, op="delete", count=1)
-    client = rig.client()
-    # Below the 1 s floor that resolve_settings enforces, so that the test does not wait a second.
-    client.settings = dataclasses.replace(client.settings, read_timeout=0.2)
+    # Below the floor that resolve_settings enforces, so that the test does not wait long.
+    client = rig.client(read_timeout=0.2)
 
     report = client.delete_stage_state(TARGET, ASSETS, POINTS)
 
     assert len(rig.time.sleeps) == 1
-    assert any(e.outcome == "retrying" and "timed out" in e.detail for e in rig.events)
+    assert any(e.outcome == "retrying" and "no data from" in e.detail for e in rig.events)
     assert rig.sim.stage_pairs(*TARGET_KEY) == set()
     # The slow first attempt is logged when the server gets to answer it, after the retry succeeded.
     deadline = time.monotonic() + 5

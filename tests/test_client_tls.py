@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, StageTarget, _SessionPool
+from enos_pulumi.client import EnosClient, SessionPool, StageTarget
 from enos_pulumi.errors import TransportError
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import Settings
@@ -61,7 +61,7 @@ class Server:
 def client_for(port: int, fake: FakeTime) -> EnosClient:
     settings = Settings(api_gateway=f"https://localhost:{port}", access_key="k", secret_key="s")
     retry = RetryPolicy(deadline=5.0, backoff=Backoff(0.5, 2.0, 2.0), clock=fake.clock, sleep=fake.sleep)
-    return EnosClient(settings, retry=retry, tokens=auth.TokenCache(), sessions=_SessionPool())
+    return EnosClient(settings, retry=retry, tokens=auth.TokenCache(), sessions=SessionPool())
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from enos_pulumi.errors import (
     InvalidParameterError,
     PipelineAccessError,
     PipelineNotFoundError,
+    PipelineNotListedError,
     PipelineNotPausedError,
     PipelineStatusError,
     RateLimitedError,
@@ -241,8 +242,16 @@ def test_pipeline_not_paused_error_text() -> None:
     assert "PAUSED" in text
     assert "require_paused=False" in text
     assert "Nothing was deleted" in text
-    missing = str(PipelineNotPausedError("pipe-1", "org-1", None))
-    assert "was not found among org org-1's released pipelines" in missing
+    assert "pause_pipeline=True" in text
+
+
+def test_a_pipeline_not_listed_gets_not_found_advice_not_pause_advice() -> None:
+    text = str(PipelineNotListedError("pipe-1", "org-1"))
+    assert "pipeline pipe-1 was not found among org org-1's released pipelines" in text
+    assert "Check pipeline_id and org_id" in text
+    assert "Nothing was deleted" in text
+    # It cannot be paused, so no advice to pause it or to skip the check.
+    assert "Pause it" not in text and "require_paused" not in text and "pause_pipeline" not in text
 
 
 def test_state_remains_error_text() -> None:

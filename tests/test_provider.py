@@ -21,6 +21,7 @@ from enos_pulumi import auth
 from enos_pulumi.errors import (
     ConfigurationError,
     DeletionRejectedError,
+    PipelineNotListedError,
     PipelineNotPausedError,
     StateRemainsError,
 )
@@ -535,9 +536,11 @@ def test_a_running_pipeline_is_refused_before_any_delete(simulator: Simulator) -
     assert len(simulator.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE)) == 4
 
 
-def test_a_pipeline_the_org_does_not_list_is_refused(simulator: Simulator) -> None:
-    with pytest.raises(PipelineNotPausedError, match="was not found among org o-test"):
+def test_a_pipeline_the_org_does_not_list_is_refused_as_not_found(simulator: Simulator) -> None:
+    with pytest.raises(PipelineNotListedError, match="was not found among org o-test") as info:
         sim_provider(simulator).create(checked(pipeline_id=SIM_OTHER_PIPELINE))
+    assert "Check pipeline_id and org_id" in str(info.value)
+    assert "Pause it first" not in str(info.value)
     assert "delete" not in ops(simulator)
 
 

@@ -171,19 +171,20 @@ def test_a_short_retry_after_does_not_shorten_the_backoff() -> None:
     assert fake.sleeps == [pytest.approx(jittered(0.5, 1.0))]
 
 
-def test_it_gives_up_when_the_next_wait_would_pass_the_deadline() -> None:
+def test_the_last_wait_is_shortened_to_use_the_whole_budget() -> None:
     fake = FakeTime()
     errors_ = [server_error() for _ in range(10)]
     call = Script(*errors_)
-    # r=1: waits 0.5, 1.0, 2.0 ... -> 0.5 + 1.0 = 1.5 fits a 2 s deadline, + 2.0 would not.
+    # r=1: waits 0.5, 1.0, then 2.0 would pass a 2 s budget: it is cut to the 0.5 s left, and a last
+    # attempt comes at the end of the budget instead of giving up with time to spare.
     with pytest.raises(ServerError) as info:
         policy(fake, deadline=2.0, r=1.0).run(call)
-    assert call.calls == 3
-    assert fake.sleeps == pytest.approx([0.5, 1.0])
-    assert info.value is errors_[2]
+    assert call.calls == 4
+    assert fake.sleeps == pytest.approx([0.5, 1.0, 0.5])
+    assert info.value is errors_[3]
     text = str(info.value)
-    assert "gave up after 3 attempt(s) in 1.5 s" in text
-    assert "retry deadline 2 s" in text
+    assert "gave up after 4 attempt(s) in 2.0 s" in text
+    assert "retry budget 2 s per request" in text
 
 
 def test_time_spent_in_calls_counts_against_the_deadline() -> None:
@@ -204,16 +205,20 @@ def test_a_retry_after_beyond_the_deadline_gives_up_at_once() -> None:
     fake = FakeTime()
     limited = RateLimitedError(operation="op", message="slow down", http_status=429, retry_after=300.0)
     call = Script(limited)
-    with pytest.raises(RateLimitedError, match=r"gave up after 1 attempt\(s\)"):
+    with pytest.raises(RateLimitedError) as info:
         policy(fake, deadline=60.0).run(call)
     assert call.calls == 1
     assert fake.sleeps == []
+    # Said as what it is: the server asked for a wait longer than the budget; nothing "held" for long.
+    text = str(info.value)
+    assert "not retried: the server asked to wait 300 s (Retry-After), more than the 60.0 s left" in text
+    assert "held" not in text
 
 
 def test_a_zero_deadline_never_retries() -> None:
     fake = FakeTime()
     call = Script(server_error())
-    with pytest.raises(ServerError, match="retry deadline 0 s"):
+    with pytest.raises(ServerError, match="retry budget 0 s per request"):
         policy(fake, deadline=0.0).run(call)
     assert call.calls == 1
 

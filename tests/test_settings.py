@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,16 @@ PRECEDENCE_CASES = [
      ("10", "20.5", "30"), (10.0, 20.5, 30.0)),
     ("read_timeout", "enos:readTimeoutSeconds", "ENOS_READ_TIMEOUT_SECONDS",
      ("5", "6", "7.5"), (5.0, 6.0, 7.5)),
+    ("connect_timeout", "enos:connectTimeoutSeconds", "ENOS_CONNECT_TIMEOUT_SECONDS",
+     ("1", "2", "3"), (1.0, 2.0, 3.0)),
+    ("attempt_timeout", "enos:attemptTimeoutSeconds", "ENOS_ATTEMPT_TIMEOUT_SECONDS",
+     ("5", "6", "7.5"), (5.0, 6.0, 7.5)),
+    ("reset_timeout", "enos:resetTimeoutSeconds", "ENOS_RESET_TIMEOUT_SECONDS",
+     ("60", "600", "6000"), (60.0, 600.0, 6000.0)),
+    ("operation_timeout", "enos:operationTimeoutSeconds", "ENOS_OPERATION_TIMEOUT_SECONDS",
+     ("30", "60", "90"), (30.0, 60.0, 90.0)),
+    ("auth_scheme", "enos:authScheme", "ENOS_AUTH_SCHEME",
+     ("bearer", "apim-signature", "Bearer"), ("bearer", "apim-signature", "bearer")),
 ]  # fmt: skip
 
 
@@ -194,11 +205,67 @@ def test_urls_with_credentials_query_or_fragment_are_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["apim.example.com", "ftp://apim.example.com", "https://", "https://apim.example.com:99999", "https:/x"],
+    [
+        "https//ak:hunter2pass@apim.example.com",
+        "https:/ak:hunter2pass@apim.example.com",
+        "ak:hunter2pass@apim.example.com",
+        "https://ak:hunter2pass@apim.example.com",
+        "https://ak:hunter2/pass@apim.example.com",
+        "https://ak:hunter2pass@@apim.example.com",
+        "ak:hunter2pass\n@apim.example.com",
+    ],
+)
+def test_a_mistyped_url_with_a_password_never_echoes_it(url: str) -> None:
+    # However the URL is mistyped, what precedes an @ may be a password: it never reaches the error.
+    with pytest.raises(ConfigurationError) as info:
+        settings_from_env(ENOS_API_GATEWAY=url)
+    text = str(info.value)
+    assert "environment variable ENOS_API_GATEWAY" in text
+    assert "hunter2" not in text and "pass" not in text.split("got")[-1]
+    assert "<hidden>@" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "apim.example.com",
+        "ftp://apim.example.com",
+        "https://",
+        "https://apim.example.com:99999",
+        "https:/x",
+        "http://[::1",
+        "https://[not-an-ip]",
+        "https://apim.example.com:0",
+        "https://apim example.com",
+        "https://apim.example.com\r\nX-Injected: 1",
+    ],
 )
 def test_malformed_gateway_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigurationError, match="ENOS_API_GATEWAY"):
         settings_from_env(ENOS_API_GATEWAY=url)
+
+
+def test_an_unknown_auth_scheme_names_the_key_and_the_choices() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(config={"enos:authScheme": "hmac"}, environ=BASE_ENV)
+    text = str(info.value)
+    assert "stack config enos:authScheme" in text
+    assert "apim-signature, bearer" in text
+    assert "'hmac'" in text
+
+
+def test_the_default_auth_scheme_is_the_apim_signature() -> None:
+    assert resolve_settings(environ=BASE_ENV).auth_scheme == "apim-signature"
+
+
+def test_a_ca_bundle_must_exist(tmp_path: Path) -> None:
+    bundle = tmp_path / "corp-ca.pem"
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(config={"enos:caBundle": str(bundle)}, environ=BASE_ENV)
+    assert "stack config enos:caBundle" in str(info.value)
+    assert "does not exist" in str(info.value)
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert resolve_settings(environ={**BASE_ENV, "ENOS_CA_BUNDLE": str(bundle)}).ca_bundle == str(bundle)
 
 
 # -- numbers -------------------------------------------------------------------------------------------------
@@ -244,8 +311,13 @@ def test_numbers_may_come_as_numbers_from_explicit_values() -> None:
         ("enos:retryDeadlineSeconds", "-1"),
         ("enos:retryDeadlineSeconds", "3601"),
         ("enos:retryDeadlineSeconds", "soon"),
-        ("enos:readTimeoutSeconds", "0.5"),
+        ("enos:readTimeoutSeconds", "0.05"),
         ("enos:readTimeoutSeconds", "601"),
+        ("enos:attemptTimeoutSeconds", "0"),
+        ("enos:attemptTimeoutSeconds", "3601"),
+        ("enos:resetTimeoutSeconds", "0.5"),
+        ("enos:operationTimeoutSeconds", "-3"),
+        ("enos:connectTimeoutSeconds", "1e400"),
         ("enos:readTimeoutSeconds", "[]"),
     ],
 )

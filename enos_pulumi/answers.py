@@ -1,0 +1,151 @@
+"""Reading an answer: the HTTP status first, then the JSON envelope; anything else is a clear error.
+
+Every text taken from an answer (``msg``, an error page, a requestId) is cleaned before it reaches an
+error or a progress line: control characters dropped, cut to a readable length, and any secret of the
+call (the token, the signature, the secret key) hidden, for a gateway may echo request headers back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .errors import ApiError, UnexpectedAnswerError, api_error_class
+from .transport import Answer
+
+__all__ = ["Redactor", "clean", "decode", "request_id_of", "retry_after"]
+
+_TAGS = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+#: Retry-After beyond a day is a broken gateway, not advice to follow.
+_MAX_RETRY_AFTER = 86400.0
+
+
+class Redactor:
+    """Hides the given secrets in a text (secrets shorter than 4 characters cannot be told from text)."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "<hidden>")
+        return text
+
+
+def clean(text: str, redact: Callable[[str], str], limit: int = 300) -> str:
+    """``text`` fit for an error message: secrets hidden, whitespace runs collapsed, no control or
+    non-printable characters, at most ``limit`` characters (cut at a word where one is near)."""
+    text = redact(text)
+    text = "".join(ch if ch.isprintable() else " " for ch in _SPACES.sub(" ", text)).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 0.7 else cut) + " ..."
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), _MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
+        return None
+    return min(max(when - time.time(), 0.0), _MAX_RETRY_AFTER)
+
+
+def request_id_of(envelope: Mapping[str, Any] | None, headers: Mapping[str, str]) -> str | None:
+    """The envelope's requestId, else the gateway's ``x-request-id`` header, if it looks like an ID."""
+    candidates = (envelope.get("requestId") if envelope is not None else None, headers.get("x-request-id"))
+    for value in candidates:
+        if isinstance(value, str) and _REQUEST_ID.fullmatch(value.strip()):
+            return value.strip()
+    return None
+
+
+def _parse(body: bytes) -> tuple[bool, Any]:
+    if not body.strip():
+        return False, None
+    try:
+        return True, json.loads(body)
+    except (ValueError, RecursionError):  # malformed, not UTF-8, or nested past the parser's depth
+        return False, None
+
+
+def _summary(answer: Answer, parsed: bool, payload: Any, redact: Callable[[str], str]) -> str:
+    """A short, readable trace of an answer that is not a usable envelope."""
+    reason = clean(answer.reason, redact, 60) or "error"
+    if parsed:
+        try:
+            text = json.dumps(payload, ensure_ascii=False)[:2000]
+        except (ValueError, RecursionError):
+            text = type(payload).__name__
+        return f"{reason}; JSON body {clean(text, redact, 160)}"
+    text = answer.body[:4000].decode("utf-8", errors="replace")
+    text = clean(_TAGS.sub(" ", text), redact, 120)
+    return f"{reason}; non-JSON body: {text!r}" if text else f"{reason}; empty body"
+
+
+def _int_code(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def decode(
+    answer: Answer,
+    *,
+    operation: str,
+    target: str,
+    context: Mapping[str, Any],
+    code_key: str,
+    redact: Callable[[str], str],
+) -> dict[str, Any]:
+    """The envelope of a successful answer, or the matching :class:`ApiError`.
+
+    ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service.
+    """
+    parsed, payload = _parse(answer.body)
+    envelope = payload if isinstance(payload, dict) else None
+    status = answer.status
+    code = _int_code(envelope.get(code_key, envelope.get("code"))) if envelope is not None else None
+    request_id = request_id_of(envelope, answer.headers)
+    raw_message = envelope.get("msg", envelope.get("message")) if envelope is not None else None
+    message = clean(raw_message, redact) if isinstance(raw_message, str) else ""
+    common: dict[str, Any] = {
+        "operation": operation,
+        "request_id": request_id,
+        "http_status": status,
+        "target": target,
+        "context": dict(context),
+    }
+    if not 200 <= status < 300:
+        cls = api_error_class(code, status)
+        if cls is ApiError and 300 <= status < 400:
+            message = message or f"redirected ({clean(answer.reason, redact, 60) or 'no reason'})"
+            cls = UnexpectedAnswerError
+        raise cls(
+            message=message or _summary(answer, parsed, payload, redact),
+            code=code if code is not None and code != status else None,
+            retry_after=retry_after(answer.headers.get("Retry-After")),
+            **common,
+        )
+    if envelope is None:
+        raise UnexpectedAnswerError(
+            message=f"not a JSON object: {_summary(answer, parsed, payload, redact)}", **common
+        )
+    if code is None:
+        shown = clean(repr(envelope.get(code_key, envelope.get("code"))), redact, 40)
+        raise UnexpectedAnswerError(message=f"the answer's {code_key!r} is {shown}, not an integer", **common)
+    if code != 0:
+        raise api_error_class(code, None)(message=message or "(no message)", code=code, **common)
+    return envelope

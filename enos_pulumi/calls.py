@@ -1,0 +1,278 @@
+"""Authenticated calls: the token (fetched, checked, cached, renewed), one request with its retries, and
+one progress event per outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import auth
+from .answers import Redactor, clean, decode, request_id_of
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    EnosError,
+    RequestTooLargeError,
+    ServerError,
+    TooManyPointsError,
+    TransportError,
+    UnexpectedAnswerError,
+)
+from .model import RequestEvent
+from .retry import RetryPolicy
+from .settings import Settings
+from .transport import Transport
+
+__all__ = ["TOKEN_OPERATION", "TOKEN_PATH", "Caller", "is_split_error", "short"]
+
+TOKEN_PATH = "/apim-token-service/v2.0/token/get"
+TOKEN_OPERATION = "Get access token"
+_EXPIRED_TOKEN_CODE = 1203
+_DUPLICATED_ENCRYPTION = 1001
+# A header value: visible ASCII only. Anything else would be refused by the HTTP stack (whose error
+# quotes it) or, worse, split a header (CR/LF).
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,8192}")
+#: Tokens said to live longer than a day are renewed after a day anyway.
+_MAX_TOKEN_LIFETIME = 86400.0
+
+
+def is_split_error(exc: BaseException, operation: str) -> bool:
+    """61105 or HTTP 413 answered to ``operation`` itself (never to the token request it needed)."""
+    return isinstance(exc, (TooManyPointsError, RequestTooLargeError)) and exc.operation == operation
+
+
+def short(exc: BaseException) -> str:
+    """A one-line reason for a progress line (the line already names the operation and target)."""
+    if isinstance(exc, TransportError):
+        text = exc.detail
+    elif isinstance(exc, ApiError):
+        what = f"EnOS {exc.code}" if exc.code not in (None, 0) else f"HTTP {exc.http_status}"
+        text = f"{what} {exc.message}"
+    else:
+        text = str(exc)
+    if getattr(exc, "operation", None) == TOKEN_OPERATION:
+        text = f"{TOKEN_OPERATION}: {text}"
+    return clean(text, lambda t: t, 200)
+
+
+class Caller:
+    """Signed (or bearer) calls to one gateway with one set of credentials; thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        retry: RetryPolicy,
+        tokens: auth.TokenCache,
+        emit: Callable[[RequestEvent], None],
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.retry = retry
+        self._tokens = tokens
+        self._emit = emit
+        self._now_ms = now_ms
+
+    def redactor(self, *extra: str | None) -> Redactor:
+        """Hides the secret key, the cached token and ``extra`` (this attempt's signature)."""
+        token = self._tokens.peek(self.settings.cache_key)
+        return Redactor((self.settings.secret_key, token.value if token else None, *extra))
+
+    # -- the token -------------------------------------------------------------------------------------
+
+    def _fetch_token(self) -> auth.Token:
+        s = self.settings
+        target = f"access key {s.access_key} at {s.api_gateway}"
+        started = time.monotonic()
+        # No retry loop here: the call that needed the token retries as a whole, with a fresh timestamp
+        # (the token service rejects a replayed encryption, 1001) within that call's budget.
+        timestamp = self._now_ms()
+        body = json.dumps(
+            {
+                "appKey": s.access_key,
+                "encryption": auth.token_encryption(s.access_key, timestamp, s.secret_key),
+                "timestamp": timestamp,
+            },
+            separators=(",", ":"),
+        ).encode()
+        try:
+            answer = self.transport.send("POST", TOKEN_PATH, {}, body, {}, TOKEN_OPERATION, target)
+            envelope = decode(
+                answer,
+                operation=TOKEN_OPERATION,
+                target=target,
+                context={},
+                code_key="status",
+                redact=Redactor((s.secret_key,)),
+            )
+            token = self._read_token(envelope, answer.status, target)
+        except AuthenticationError as exc:
+            error: EnosError = exc
+            if exc.code == _DUPLICATED_ENCRYPTION:
+                error = ServerError(**exc._kwargs())  # a replayed timestamp: the next attempt has a new one
+            self._token_event(target, "failed", started, short(error))
+            raise error from None
+        except EnosError as exc:
+            self._token_event(target, "failed", started, short(exc))
+            raise
+        self._token_event(target, "ok", started)
+        return token
+
+    def _token_event(self, target: str, outcome: str, started: float, detail: str = "") -> None:
+        self._emit(RequestEvent(TOKEN_OPERATION, target, outcome, time.monotonic() - started, detail=detail))
+
+    def _read_token(self, envelope: Mapping[str, Any], status: int, target: str) -> auth.Token:
+        data = envelope.get("data")
+        value = data.get("accessToken") if isinstance(data, dict) else None
+        expire = data.get("expire") if isinstance(data, dict) else None
+        common: dict[str, Any] = {"operation": TOKEN_OPERATION, "http_status": status, "target": target}
+        if not isinstance(value, str) or not value:
+            raise UnexpectedAnswerError(message="the token answer has no accessToken", code=0, **common)
+        if not _TOKEN_CHARS.fullmatch(value):
+            # Never echoed: it is a credential, however malformed.
+            raise AuthenticationError(
+                message=f"the token service returned an access token ({len(value)} characters, not shown) "
+                f"that is not a valid HTTP header value",
+                code=0,
+                **common,
+            )
+        if isinstance(expire, bool) or not isinstance(expire, (int, float)) or not math.isfinite(expire):
+            raise UnexpectedAnswerError(message="the token answer has no numeric expire", code=0, **common)
+        if expire <= 0:
+            raise UnexpectedAnswerError(
+                message=f"the token answer says the token expires in {expire:g} s", code=0, **common
+            )
+        lifetime = min(float(expire), _MAX_TOKEN_LIFETIME)
+        return auth.Token(value, auth.renew_time(self._tokens.now(), lifetime))
+
+    # -- one request -----------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes | None,
+        *,
+        operation: str,
+        target: str,
+        context: Mapping[str, Any] | None = None,
+        accept: Callable[[dict[str, Any]], Any] | None = None,
+        until: float | None = None,
+        event: Mapping[str, Any] | None = None,
+        splittable: bool = False,
+        split_part: bool = False,
+    ) -> tuple[dict[str, Any], Any]:
+        """One request with retries: the success envelope and ``accept(envelope)``'s result.
+
+        ``accept`` judges a success envelope (it may raise); ``event`` adds fields (batch, assets...) to
+        the progress events: "retrying" before each wait, then one "ok", "failed" or (for a
+        ``splittable`` request answered 61105/413) "split".
+        """
+        ctx = dict(context or {})
+        extra = dict(event or {})
+        started = time.monotonic()
+        dns_failures = 0
+
+        def emit(outcome: str, request_id: str | None = None, detail: str = "") -> None:
+            if split_part:
+                detail = f"part of a split request; {detail}" if detail else "part of a split request"
+            self._emit(
+                RequestEvent(
+                    operation, target, outcome, time.monotonic() - started, request_id, detail=detail, **extra
+                )
+            )
+
+        def attempt() -> tuple[dict[str, Any], Any]:
+            nonlocal dns_failures
+            try:
+                envelope = self._authenticated(method, path, query, body, operation, target, ctx)
+            except TransportError as exc:
+                if exc.kind == "dns":
+                    dns_failures += 1
+                    exc.retryable = dns_failures < 2  # one retry covers a resolver's hiccup
+                raise
+            if accept is None:
+                return envelope, None
+            try:
+                return envelope, accept(envelope)
+            except EnosError:
+                raise
+            except Exception as exc:  # a shape the handler did not foresee is still an answer we refuse
+                raise UnexpectedAnswerError(
+                    operation=operation,
+                    message=f"cannot read the answer's data ({type(exc).__name__})",
+                    code=0,
+                    request_id=request_id_of(envelope, {}),
+                    http_status=200,
+                    target=target,
+                    context=ctx,
+                ) from None
+
+        def retrying(exc: BaseException, wait_s: float, attempt_no: int) -> None:
+            rid = exc.request_id if isinstance(exc, ApiError) else None
+            emit("retrying", rid, f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s")
+
+        try:
+            envelope, accepted = self.retry.run(attempt, retrying, until=until)
+        except EnosError as exc:
+            rid = exc.request_id if isinstance(exc, ApiError) else None
+            if splittable and is_split_error(exc, operation):
+                why = (
+                    "61105 (too many points)"
+                    if isinstance(exc, TooManyPointsError)
+                    else "HTTP 413 (too large)"
+                )
+                emit("split", rid, f"EnOS answered {why}; sending it as two requests")
+            else:
+                emit("failed", rid, short(exc))
+            raise
+        rid = envelope.get("requestId")
+        emit("ok", rid if isinstance(rid, str) else None)
+        return envelope, accepted
+
+    def _authenticated(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes | None,
+        operation: str,
+        target: str,
+        context: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """One attempt with the cached token; an expired token is renewed once and the attempt repeated."""
+        key = self.settings.cache_key
+        for renewal in (False, True):
+            token = self._tokens.get(key, self._fetch_token)
+            if self.settings.auth_scheme == "bearer":
+                headers = {"Authorization": f"Bearer {token.value}"}
+                signature = None
+            else:
+                headers = auth.signed_headers(
+                    token.value, query, body or b"", self.settings.secret_key, self._now_ms()
+                )
+                signature = headers["apim-signature"]
+            answer = self.transport.send(method, path, query, body, headers, operation, target)
+            try:
+                return decode(
+                    answer,
+                    operation=operation,
+                    target=target,
+                    context=context,
+                    code_key="code",
+                    redact=Redactor((self.settings.secret_key, token.value, signature)),
+                )
+            except AuthenticationError as exc:
+                # An expired (or revoked) token: renew once, then let a second refusal stand.
+                expired = exc.http_status == 401 or exc.code == _EXPIRED_TOKEN_CODE
+                if renewal or not expired:
+                    raise
+                self._tokens.invalidate(key, token)
+        raise AssertionError("unreachable")
