@@ -23,10 +23,7 @@ from responses import matchers
 
 from enos_pulumi import auth
 from enos_pulumi.client import EnosClient, RequestEvent, SessionPool, StageTarget
-from enos_pulumi.stage_state import json_string as _json_string
-from enos_pulumi.stage_state import stage_body as build_stage_body
 from enos_pulumi.errors import (
-    ApiError,
     AuthenticationError,
     DeletionRejectedError,
     PipelineAccessError,
@@ -38,6 +35,8 @@ from enos_pulumi.errors import (
 from enos_pulumi.ids import Batch
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import Settings
+from enos_pulumi.stage_state import json_string as _json_string
+from enos_pulumi.stage_state import stage_body as build_stage_body
 from tests.fakes import FakeTime
 
 GATEWAY = "https://apim.example.com"
