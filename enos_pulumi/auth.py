@@ -5,6 +5,7 @@ Everything here is pure or in-memory; the HTTP call that fetches a token lives i
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 import time
@@ -92,7 +93,9 @@ class TokenCache:
 
     One fetch per key at a time: threads asking for the same key while it is being fetched wait for that
     fetch instead of starting their own (the token service rejects a replayed ``encryption``, and one
-    ``pulumi up`` of many resets should fetch one token).
+    ``pulumi up`` of many resets should fetch one token). When the fetch they waited for fails, they fail
+    with (a copy of) its error instead of each trying in turn: a token service that hangs then costs
+    every waiting request one fetch's time, not one per thread ahead of it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -100,6 +103,7 @@ class TokenCache:
         self._guard = threading.Lock()
         self._tokens: dict[tuple[str, str], Token] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._failures: dict[tuple[str, str], tuple[int, Exception]] = {}
 
     def now(self) -> float:
         """The cache's clock: renewal times are on this scale."""
@@ -111,10 +115,21 @@ class TokenCache:
 
     def get(self, key: tuple[str, str], fetch: Callable[[], Token]) -> Token:
         """The cached token for ``key``, fetched with ``fetch`` if absent or due for renewal."""
+        with self._guard:
+            failures_seen = self._failures.get(key, (0, None))[0]
         with self._key_lock(key):
             token = self._tokens.get(key)
             if token is None or self._clock() >= token.renew_at:
-                token = fetch()
+                count, error = self._failures.get(key, (0, None))
+                if count != failures_seen and error is not None:
+                    raise copy.copy(error)  # the fetch this thread waited for failed just now
+                try:
+                    token = fetch()
+                except Exception as exc:
+                    with self._guard:
+                        # A copy taken now: the original gains notes as its own caller's retries go on.
+                        self._failures[key] = (count + 1, copy.copy(exc))
+                    raise
                 self._tokens[key] = token
             return token
 
@@ -132,6 +147,7 @@ class TokenCache:
     def clear(self) -> None:
         with self._guard:
             self._tokens.clear()
+            self._failures.clear()
 
 
 # The provider is unpickled once per resource by the host; this cache outlives those copies so that all

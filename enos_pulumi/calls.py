@@ -17,6 +17,7 @@ from .errors import (
     ApiError,
     AuthenticationError,
     EnosError,
+    InvalidTokenError,
     RequestTooLargeError,
     ServerError,
     TooManyPointsError,
@@ -136,7 +137,7 @@ class Caller:
             raise UnexpectedAnswerError(message="the token answer has no accessToken", code=0, **common)
         if not _TOKEN_CHARS.fullmatch(value):
             # Never echoed: it is a credential, however malformed.
-            raise AuthenticationError(
+            raise InvalidTokenError(
                 message=f"the token service returned an access token ({len(value)} characters, not shown) "
                 f"that is not a valid HTTP header value",
                 code=0,

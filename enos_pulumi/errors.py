@@ -16,6 +16,7 @@ __all__ = [
     "EnosError",
     "InvalidIdsError",
     "InvalidParameterError",
+    "InvalidTokenError",
     "OperationTimeoutError",
     "PipelineAccessError",
     "PipelineNotFoundError",
@@ -237,6 +238,15 @@ class AuthenticationError(ApiError):
     hint = (
         "check enos:accessKey / ENOS_ACCESS_KEY and enos:secretKey / ENOS_SECRET_KEY, "
         "that this machine's clock is right, and that the application may call this API from here"
+    )
+
+
+class InvalidTokenError(AuthenticationError):
+    """The token service answered with an access token that cannot be used (never shown: a credential)."""
+
+    hint = (
+        "the token service, or something in front of it, answered with a malformed token; "
+        "check enos:apiGateway / ENOS_API_GATEWAY"
     )
 
 
