@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 test: lint typecheck unit
@@ -34,4 +34,13 @@ simulator: $(STAMP)
 	$(PY) -m enos_pulumi.simulator
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info dist
+
+# Release artifacts: sdist and wheel into dist/, metadata checked. .ci/dist-check also runs the sdist's
+# own tests against the installed wheel. A stale *.egg-info/SOURCES.txt would put files that MANIFEST.in
+# no longer names into the sdist: it goes first.
+.PHONY: dist
+dist: $(STAMP)
+	rm -rf dist *.egg-info
+	$(PY) -m build --quiet --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
