@@ -110,7 +110,8 @@ def decode(
     code_key: str,
     redact: Callable[[str], str],
 ) -> dict[str, Any]:
-    """The envelope of a successful answer, or the matching :class:`ApiError`.
+    """The envelope of a successful answer (its ``requestId`` normalized), or the matching
+    :class:`ApiError`.
 
     ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service.
     """
@@ -148,4 +149,5 @@ def decode(
         raise UnexpectedAnswerError(message=f"the answer's {code_key!r} is {shown}, not an integer", **common)
     if code != 0:
         raise api_error_class(code, None)(message=message or "(no message)", code=code, **common)
+    envelope["requestId"] = request_id  # normalized: the gateway's header when EnOS gave none
     return envelope
