@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from . import auth, pipelines, stage_state
+from . import auth, pipeline_control, pipelines, stage_state
 from .calls import Caller
 from .model import RequestEvent, ResetReport, StageTarget
 from .retry import RetryPolicy
@@ -121,3 +121,48 @@ class EnosClient:
     ) -> dict[str, Any]:
         """Operate Pipeline (pause, start, stop...); ``start`` needs ``executionMode`` and ``kafkaRate``."""
         return pipelines.operate(self._caller, org_id, pipeline_id, action, body, self._until())
+
+    def wait_for_status(self, org_id: str, pipeline_id: str, status: str) -> None:
+        """Poll List Pipelines (with backoff, a progress line each) until the pipeline is ``status``.
+
+        Bounded by ``operation_timeout`` (:class:`~enos_pulumi.errors.OperationTimeoutError`).
+        """
+        self._wait(org_id, pipeline_id, status, self.retry.clock() + self.settings.operation_timeout)
+
+    def _wait(self, org_id: str, pipeline_id: str, status: str, until: float) -> None:
+        pipeline_control.wait_for_status(
+            self._caller, org_id, pipeline_id, status, until, self.retry.sleep, self._emit
+        )
+
+    def pause_pipeline(self, org_id: str, pipeline_id: str) -> str | None:
+        """Pause a RUNNING pipeline and wait until it is PAUSED; returns the pause's requestId.
+
+        The request and the wait together are bounded by ``operation_timeout``.
+        """
+        until = self.retry.clock() + self.settings.operation_timeout
+        request_id = pipeline_control.pause_pipeline(self._caller, org_id, pipeline_id, until)
+        self._wait(org_id, pipeline_id, "PAUSED", until)
+        return request_id
+
+    def start_pipeline(
+        self,
+        org_id: str,
+        pipeline_id: str,
+        execution_mode: str,
+        kafka_rate: int,
+        resource_config: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """Start (resume) a pipeline and wait until it is RUNNING; returns the start's requestId.
+
+        ``execution_mode`` is ``"standalone"`` or ``"cluster"``; 61121 (another start in progress) is
+        asked again; the request and the wait together are bounded by ``operation_timeout``.
+        """
+        if execution_mode not in pipeline_control.EXECUTION_MODES:
+            raise ValueError(f"execution_mode must be standalone or cluster, got {execution_mode!r}")
+        body = pipeline_control.start_body(execution_mode, kafka_rate, resource_config)
+        until = self.retry.clock() + self.settings.operation_timeout
+        request_id = pipeline_control.start_pipeline(
+            self._caller, org_id, pipeline_id, body, until, self.retry.sleep
+        )
+        self._wait(org_id, pipeline_id, "RUNNING", until)
+        return request_id

@@ -19,6 +19,7 @@ __all__ = [
     "InvalidTokenError",
     "OperationTimeoutError",
     "PipelineAccessError",
+    "PipelineLeftPausedError",
     "PipelineNotFoundError",
     "PipelineNotListedError",
     "PipelineNotPausedError",
@@ -291,16 +292,57 @@ class DeletionRejectedError(ApiError):
 class PipelineNotPausedError(EnosError):
     """The pipeline's status is not PAUSED, so the reset was not attempted."""
 
-    def __init__(self, pipeline_id: str, org_id: str, status: str | None) -> None:
+    def __init__(self, pipeline_id: str, org_id: str, status: str | None, *, pausing: bool = False) -> None:
+        if pausing:
+            advice = (
+                "pause_pipeline pauses only a RUNNING pipeline: bring it to RUNNING or PAUSED in the EnOS "
+                "console first"
+            )
+        else:
+            advice = (
+                "Pause it first (EnOS console or Operate Pipeline action=pause), set pause_pipeline=True to "
+                "have the reset pause and resume it, or set require_paused=False if you have checked this "
+                "yourself"
+            )
         super().__init__(
             f"Stage state reset refused: pipeline {pipeline_id} is {status}, but deleting stage state needs "
-            f"a PAUSED pipeline. Pause it first (EnOS console or Operate Pipeline action=pause), set "
-            f"pause_pipeline=True to have the reset pause and resume it, or set require_paused=False if "
-            f"you have checked this yourself. Nothing was deleted."
+            f"a PAUSED pipeline. {advice}. Nothing was deleted."
         )
         self.pipeline_id = pipeline_id
         self.org_id = org_id
         self.status = status
+
+
+class PipelineLeftPausedError(EnosError):
+    """The reset paused a running pipeline and could not start it again: it is left PAUSED.
+
+    ``start_error`` is what the start (or the wait for RUNNING) failed with; ``reset_error`` the reset's
+    own failure, if it failed too.
+    """
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        org_id: str,
+        start_error: BaseException,
+        situation: str,
+        reset_error: BaseException | None = None,
+    ) -> None:
+        code = getattr(start_error, "code", None)
+        rid = getattr(start_error, "request_id", None)
+        what = f"EnOS {code}" if code not in (None, 0) else type(start_error).__name__
+        reset = f" The reset itself failed first: {reset_error}" if reset_error is not None else ""
+        super().__init__(
+            f"Pipeline {pipeline_id} (org {org_id}) is left PAUSED: {situation}, but starting it again "
+            f"failed ({what}, requestId {rid or 'none'}): {start_error}. Start it in the "
+            f"EnOS console (or Operate Pipeline action=start) now; pulumi up will not do it.{reset}"
+        )
+        self.pipeline_id = pipeline_id
+        self.org_id = org_id
+        self.code = code
+        self.request_id = rid
+        self.start_error = str(start_error)
+        self.reset_error = str(reset_error) if reset_error is not None else None
 
 
 class PipelineNotListedError(EnosError):

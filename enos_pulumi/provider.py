@@ -29,9 +29,11 @@ from pulumi.dynamic import (
 )
 from pulumi.output import Unknown
 
-from .client import EnosClient, RequestEvent, StageTarget
+from .client import EnosClient, RequestEvent, ResetReport, StageTarget
 from .errors import InvalidIdsError, PipelineNotListedError, PipelineNotPausedError, StateRemainsError
 from .ids import JoinedIds, canonical_ids, ids_hash_joined
+from .pause_inputs import check_pause_inputs, resume_of
+from .pausing import COORDINATOR
 from .settings import SETTINGS_KEYS, Settings, resolve_settings
 from .stage_state import remaining_pairs
 
@@ -45,7 +47,7 @@ LIST_FORM_MAX_IDS = 1000
 ID_INPUTS = ("asset_ids", "point_ids")
 # The target: required strings, and a change of any of them is a replacement.
 REPLACE_KEYS = ("org_id", "pipeline_id", "stage_instance_name")
-BOOL_INPUTS = {"require_paused": True, "verify": False}
+BOOL_INPUTS = {"require_paused": True, "verify": False, "pause_pipeline": False}
 _STDERR_LOCK = threading.Lock()
 
 
@@ -184,6 +186,7 @@ class StageStateResetProvider(ResourceProvider):
                 inputs["trigger"] = normalize_trigger(trigger)
             except TypeError as exc:
                 failures.append(CheckFailure("trigger", str(exc)))
+        failures += check_pause_inputs(news, inputs)
         return CheckResult(inputs, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -237,18 +240,30 @@ class StageStateResetProvider(ResourceProvider):
         points_joined = _joined(props["point_ids"])
         assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
         client = self._client()
-        if props.get("require_paused", True):
+
+        def check_paused() -> None:
+            if not props.get("require_paused", True):
+                return
             status = client.pipeline_status(target.org_id, target.pipeline_id)
             if status is None:
                 raise PipelineNotListedError(target.pipeline_id, target.org_id)
             if status != "PAUSED":
                 raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
-        report = client.delete_stage_state(target, assets, points)
-        if props.get("verify", False):
-            items, request_ids = client.get_stage_state(target, assets, points)
-            remaining = remaining_pairs(items, assets, points)
-            if remaining:
-                raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
+
+        def delete_and_verify() -> ResetReport:
+            report = client.delete_stage_state(target, assets, points)
+            if props.get("verify", False):
+                items, request_ids = client.get_stage_state(target, assets, points)
+                remaining = remaining_pairs(items, assets, points)
+                if remaining:
+                    raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
+            return report
+
+        # With pause_pipeline the coordinator pauses a RUNNING pipeline first (or joins a pause of it
+        # already under way in this process) and starts it again afterwards.
+        report, paused_by_reset = COORDINATOR.run(
+            client, target, resume_of(props), delete_and_verify, check_paused
+        )
         return {
             "org_id": target.org_id,
             "pipeline_id": target.pipeline_id,
@@ -260,4 +275,5 @@ class StageStateResetProvider(ResourceProvider):
             "request_count": report.request_count,
             "request_ids": list(report.request_ids),
             "reset_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "paused_by_reset": paused_by_reset,
         }

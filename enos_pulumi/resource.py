@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -23,6 +23,7 @@ _OUTPUTS = (
     "request_count",
     "request_ids",
     "reset_at",
+    "paused_by_reset",
 )
 
 
@@ -41,7 +42,9 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
 
     It runs again only when ``org_id``, ``pipeline_id`` or ``stage_instance_name`` change (a replace),
     when the canonical asset/point ID sets change, or when ``trigger`` changes to a new non-empty value.
-    Preview, refresh and destroy never delete anything.
+    Preview, refresh and destroy never delete anything. With ``pause_pipeline=True`` a RUNNING pipeline
+    is paused for the reset and started again (``resume_execution_mode`` "standalone" or "cluster",
+    ``resume_kafka_rate`` records/s, optional ``resume_resource_config``).
     """
 
     org_id: pulumi.Output[str]
@@ -57,6 +60,8 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
     request_ids: pulumi.Output[list[str]]
     #: ISO-8601 UTC time of the last successful reset.
     reset_at: pulumi.Output[str]
+    #: Whether the last reset paused the (RUNNING) pipeline and started it again (``pause_pipeline``).
+    paused_by_reset: pulumi.Output[bool]
 
     def __init__(
         self,
@@ -70,6 +75,10 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
         trigger: pulumi.Input[str | int | float] | None = None,
         require_paused: pulumi.Input[bool] = True,
         verify: pulumi.Input[bool] = False,
+        pause_pipeline: pulumi.Input[bool] = False,
+        resume_execution_mode: pulumi.Input[str] | None = None,
+        resume_kafka_rate: pulumi.Input[int] | None = None,
+        resume_resource_config: pulumi.Input[Mapping[str, Any]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -81,6 +90,10 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
             "trigger": trigger,
             "require_paused": require_paused,
             "verify": verify,
+            "pause_pipeline": pause_pipeline,
+            "resume_execution_mode": resume_execution_mode,
+            "resume_kafka_rate": resume_kafka_rate,
+            "resume_resource_config": resume_resource_config,
         }
         # None-valued keys are not sent as inputs but make the outputs available as attributes.
         props.update(dict.fromkeys(_OUTPUTS))

@@ -54,6 +54,7 @@ OUTPUT_KEYS = {
     "request_count",
     "request_ids",
     "reset_at",
+    "paused_by_reset",
 }
 RESET_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -430,6 +431,7 @@ def test_create_resets_exactly_the_named_pairs_and_returns_every_output(simulato
     assert (outs["asset_count"], outs["point_count"]) == (2, 2)
     assert outs["request_count"] == 1
     assert outs["request_ids"] == delete_request_ids(simulator)
+    assert outs["paused_by_reset"] is False
     reset_at = datetime.strptime(outs["reset_at"], RESET_AT_FORMAT).replace(tzinfo=timezone.utc)
     assert before.replace(microsecond=0) <= reset_at <= after
     assert datetime.fromisoformat(outs["reset_at"].replace("Z", "+00:00")).utcoffset().total_seconds() == 0

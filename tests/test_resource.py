@@ -46,6 +46,7 @@ REGISTERED_KEYS = {
     "point_ids",
     "require_paused",
     "verify",
+    "pause_pipeline",
 }
 
 
@@ -128,6 +129,7 @@ def test_type_token_inputs_and_output_attributes(mocks: Capture) -> None:
     assert inputs["point_ids"] == "INV.Temp"
     assert inputs["trigger"] == 3.0  # numbers travel as floats; the provider normalizes them
     assert (inputs["require_paused"], inputs["verify"]) == (True, False)
+    assert inputs["pause_pipeline"] is False
 
 
 @pulumi.runtime.test

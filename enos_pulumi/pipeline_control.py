@@ -1,0 +1,136 @@
+"""Pausing and starting a pipeline and waiting for its status, each bounded by the operation timeout.
+
+Operate Pipeline only asks for a transition; List Pipelines tells when it took effect, so every
+operation here is "ask, then poll the status with backoff" within ``enos:operationTimeoutSeconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .calls import Caller
+from .errors import ApiError, OperationTimeoutError, PipelineNotListedError, PipelineStatusError
+from .model import RequestEvent
+from .pipelines import operate, status_of
+
+__all__ = [
+    "EXECUTION_MODES",
+    "describe_failure",
+    "pause_pipeline",
+    "start_body",
+    "start_pipeline",
+    "wait_for_status",
+]
+
+#: resume_execution_mode -> the API's executionMode.
+EXECUTION_MODES = {"standalone": 0, "cluster": 1}
+ANOTHER_START_IN_PROGRESS = 61121
+WAIT = "Wait for pipeline status"
+_TIMEOUT_KEY = "enos:operationTimeoutSeconds"
+#: Statuses that end a wait at once: the pipeline went somewhere it will not come back from by itself.
+_DEAD_ENDS = {"PAUSED": ("STOPPED", "PUBLISHED"), "RUNNING": ("STOPPED", "PUBLISHED")}
+
+
+def start_body(
+    execution_mode: str, kafka_rate: int, resource_config: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"executionMode": EXECUTION_MODES[execution_mode], "kafkaRate": kafka_rate}
+    if resource_config is not None:
+        body["resourceConfig"] = dict(resource_config)
+    return body
+
+
+def pause_pipeline(caller: Caller, org_id: str, pipeline_id: str, until: float) -> str | None:
+    """Operate Pipeline ``pause``; returns its requestId."""
+    envelope = operate(caller, org_id, pipeline_id, "pause", None, until)
+    return envelope.get("requestId")
+
+
+def start_pipeline(
+    caller: Caller,
+    org_id: str,
+    pipeline_id: str,
+    body: Mapping[str, Any],
+    until: float,
+    sleep: Callable[[float], None],
+) -> str | None:
+    """Operate Pipeline ``start``; 61121 (another start in progress) is asked again until ``until``."""
+    wait_s = 1.0
+    while True:
+        try:
+            envelope = operate(caller, org_id, pipeline_id, "start", body, until)
+            return envelope.get("requestId")
+        except PipelineStatusError as exc:
+            left = until - caller.retry.clock()
+            if exc.code != ANOTHER_START_IN_PROGRESS or left <= 0:
+                raise
+            sleep(min(wait_s, left))
+            wait_s = min(wait_s * 2, 10.0)
+
+
+def wait_for_status(
+    caller: Caller,
+    org_id: str,
+    pipeline_id: str,
+    wanted: str,
+    until: float,
+    sleep: Callable[[float], None],
+    emit: Callable[[RequestEvent], None],
+) -> None:
+    """Poll List Pipelines with backoff until the pipeline is ``wanted``; a progress line per poll.
+
+    Ends with :class:`OperationTimeoutError` at ``until``, :class:`PipelineNotListedError` if the
+    pipeline disappears, or :class:`PipelineStatusError` if it reaches a status it cannot leave by itself
+    (STOPPED while waiting for PAUSED, say).
+    """
+    target = f"pipeline {pipeline_id}"
+    started = time.monotonic()
+    wait_s = 0.5
+    settings = caller.settings
+    while True:
+        status = status_of(caller, org_id, pipeline_id, until)
+        elapsed = time.monotonic() - started
+        if status is None:
+            raise PipelineNotListedError(pipeline_id, org_id)
+        if status == wanted:
+            emit(RequestEvent(WAIT, target, "reached", elapsed, detail=f"{wanted}"))
+            return
+        if status in _DEAD_ENDS.get(wanted, ()):
+            raise PipelineStatusError(
+                operation=WAIT,
+                message=f"the pipeline became {status} while waiting for {wanted}",
+                target=target,
+                context={"org_id": org_id, "pipeline_id": pipeline_id},
+            )
+        left = until - caller.retry.clock()
+        if left <= 0:
+            raise OperationTimeoutError(
+                WAIT,
+                target,
+                settings.operation_timeout,
+                _TIMEOUT_KEY,
+                f"it is still {status}, not {wanted}",
+            )
+        pause_s = min(wait_s, left)
+        emit(
+            RequestEvent(
+                WAIT,
+                target,
+                "waiting",
+                elapsed,
+                detail=f"{status}, want {wanted}; next look in {pause_s:.1f} s",
+            )
+        )
+        sleep(pause_s)
+        wait_s = min(wait_s * 2, 10.0)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """EnOS code and requestId of a failed operation, for the messages that must carry them."""
+    if isinstance(exc, ApiError):
+        code = f"EnOS {exc.code}" if exc.code not in (None, 0) else f"HTTP {exc.http_status}"
+        rid = f", requestId {exc.request_id}" if exc.request_id else ", no requestId"
+        return f'{code} "{exc.message}"{rid}'
+    return str(exc)
