@@ -50,6 +50,7 @@ class EnosClient:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy(deadline=settings.retry_deadline)
         self._on_event = on_event
+        self._shared_until: float | None = None
         self._caller = Caller(settings, Transport(settings, sessions), self.retry, tokens, self._emit, now_ms)
 
     def __repr__(self) -> str:
@@ -60,7 +61,14 @@ class EnosClient:
             self._on_event(event)
 
     def _until(self) -> float:
+        if self._shared_until is not None:
+            return self._shared_until
         return self.retry.clock() + self.settings.reset_timeout
+
+    def share_bound(self) -> None:
+        """From now on every operation of this client shares one total bound, ``reset_timeout`` from now
+        (the provider makes a reset's status check, deletes and verify reads one bounded whole)."""
+        self._shared_until = self.retry.clock() + self.settings.reset_timeout
 
     def call(
         self,

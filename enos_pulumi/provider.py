@@ -240,6 +240,7 @@ class StageStateResetProvider(ResourceProvider):
         points_joined = _joined(props["point_ids"])
         assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
         client = self._client()
+        client.share_bound()  # the status check, the deletes and the verify reads: one bounded whole
 
         def check_paused() -> None:
             if not props.get("require_paused", True):
