@@ -1,27 +1,27 @@
-"""The local EnOS simulator, exercised over real sockets with ``requests`` and auth.py's signing."""
+"""The local EnOS simulator's API behaviour, exercised over real sockets with ``requests`` and auth.py's
+signing: token service, signatures, stage state, List Pipelines, faults, the request log and seeds.
+
+Pipelines and transitions: test_simulator_pipelines.py; bearer auth: test_simulator_auth.py; the HTTP
+layer under hostile input: test_simulator_http.py; the admin endpoint: test_simulator_admin.py; the
+command line: test_simulator_cli.py.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 import requests
 
-from enos_pulumi.auth import params_data, request_signature, token_encryption
 from enos_pulumi.simulator import Fault, SeedError, Simulator, demo_seed, parse_fault
-from enos_pulumi.simulator.__main__ import main as cli_main
 from tests.fixtures_simulator import (
-    SIM_ACCESS_KEY,
+    LIST_PATH,
+    REFRESH_PATH,
     SIM_ORG_ID,
     SIM_OTHER_ORG_ID,
     SIM_OTHER_PIPELINE,
@@ -29,124 +29,19 @@ from tests.fixtures_simulator import (
     SIM_RUNNING_PIPELINE,
     SIM_SECRET_KEY,
     SIM_STAGE,
+    STATE_PATH,
+    TOKEN_PATH,
+    FakeClock,
+    SimApi,
 )
 
-TOKEN_PATH = "/apim-token-service/v2.0/token/get"
-REFRESH_PATH = "/apim-token-service/v2.0/token/refresh"
-STATE_PATH = "/streaming/v2.0/stage-state"
-LIST_PATH = "/streaming/v2.0/streaming/pipelines"
-OPERATE_PATH = "/streaming/v2.0/streaming/pipeline/"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 Factory = Callable[..., Simulator]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Api:
-    """A minimal signing client written from enos-api.md, independent of enos_pulumi.client."""
-
-    def __init__(
-        self,
-        sim: Simulator,
-        key: str = SIM_ACCESS_KEY,
-        secret: str = SIM_SECRET_KEY,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.base = sim.base_url
-        self.key, self.secret, self.clock = key, secret, clock
-        self.session = requests.Session()
-        self._token: str | None = None
-        self._last_ts = 0
-
-    def now_ms(self) -> int:
-        # Distinct timestamps, so two token requests in one millisecond are not replays.
-        ts = max(int(self.clock() * 1000), self._last_ts + 1)
-        self._last_ts = ts
-        return ts
-
-    def token_body(self, ts: int | None = None) -> dict[str, Any]:
-        ts = self.now_ms() if ts is None else ts
-        return {
-            "appKey": self.key,
-            "encryption": token_encryption(self.key, ts, self.secret),
-            "timestamp": ts,
-        }
-
-    def post_token(self, body: Any, path: str = TOKEN_PATH) -> requests.Response:
-        return self.session.post(self.base + path, json=body, timeout=5)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            reply = self.post_token(self.token_body()).json()
-            assert reply["status"] == 0, reply
-            self._token = reply["data"]["accessToken"]
-        return self._token
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Iterable[tuple[str, str]] = (),
-        body: Any = None,
-        *,
-        token: str | None = None,
-        ts: int | None = None,
-        secret: str | None = None,
-        sign_query: Iterable[tuple[str, str]] | None = None,
-        sign_body: bytes | None = None,
-        timeout: float = 5,
-    ) -> requests.Response:
-        query = list(query)
-        raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-        token = self.token if token is None else token
-        ts = self.now_ms() if ts is None else ts
-        signed_params = params_data(
-            query if sign_query is None else sign_query, raw if sign_body is None else sign_body
-        )
-        headers = {
-            "apim-accesstoken": token,
-            "apim-timestamp": str(ts),
-            "apim-signature": request_signature(token, signed_params, ts, secret or self.secret),
-            "Content-Type": "application/json;charset=UTF-8",
-        }
-        url = self.base + path + ("?" + urlencode(query) if query else "")
-        return self.session.request(method, url, data=raw or None, headers=headers, timeout=timeout)
-
-    def state(
-        self,
-        action: str,
-        assets: str,
-        points: str,
-        pipeline: str = SIM_PAUSED_PIPELINE,
-        stage: str = SIM_STAGE,
-        org: str = SIM_ORG_ID,
-    ) -> requests.Response:
-        body = {"pipelineId": pipeline, "stageInstanceName": stage, "assetIds": assets, "pointIds": points}
-        return self.call("POST", STATE_PATH, [("action", action), ("orgId", org)], body)
-
-    def operate(
-        self, pipeline: str, action: str, body: Any = None, org: str = SIM_ORG_ID
-    ) -> requests.Response:
-        return self.call("POST", OPERATE_PATH + pipeline, [("action", action), ("orgId", org)], body)
-
-    def list(self, page_no: int, page_size: int, released: str = "true") -> requests.Response:
-        query = [("orgId", SIM_ORG_ID), ("pageNo", str(page_no)), ("pageSize", str(page_size))]
-        return self.call("GET", LIST_PATH, [*query, ("ifReleased", released)])
+Api = SimApi
 
 
 @pytest.fixture
-def api(simulator: Simulator) -> Iterator[Api]:
-    client = Api(simulator)
-    yield client
-    client.session.close()
+def api(sim_api: SimApi) -> SimApi:
+    return sim_api
 
 
 def pairs(assets: Iterable[str], points: Iterable[str]) -> set[tuple[str, str]]:
@@ -489,36 +384,6 @@ def test_list_with_bad_paging_is_61102(api: Api, page: tuple[str, str]) -> None:
     assert api.call("GET", LIST_PATH, query).json()["code"] == 61102
 
 
-def test_operate_pipeline_transitions(simulator: Simulator, api: Api) -> None:
-    assert api.operate(SIM_RUNNING_PIPELINE, "pause").json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
-    start = {"executionMode": 1, "kafkaRate": 1000}
-    assert api.operate(SIM_RUNNING_PIPELINE, "start", start).json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
-    assert api.operate(SIM_RUNNING_PIPELINE, "stop").json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "STOPPED"
-    assert (
-        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 0, "kafkaRate": 5}).json()["code"] == 0
-    )
-    assert api.list(1, 10).json()["data"]["pipelines"][1]["status"] == "RUNNING"
-
-
-def test_operate_errors(simulator: Simulator, api: Api) -> None:
-    assert api.operate("pl-nope", "pause").json()["code"] == 61108
-    assert api.operate(SIM_OTHER_PIPELINE, "pause").json()["code"] == 61108
-    assert api.operate(SIM_PAUSED_PIPELINE, "pause").json()["code"] == 61152
-    assert (
-        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 1, "kafkaRate": 10}).json()["code"]
-        == 61165
-    )
-    for bad in (None, {"executionMode": 1}, {"executionMode": 2, "kafkaRate": 1}, {"kafkaRate": 1}):
-        assert api.operate(SIM_PAUSED_PIPELINE, "start", bad).json()["code"] == 61102
-    assert api.operate(SIM_PAUSED_PIPELINE, "release").json()["code"] == 61102
-    simulator.add_pipeline(SIM_ORG_ID, "pl-stopped", status="STOPPED")
-    assert api.operate("pl-stopped", "stop").json()["code"] == 61152
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
-
-
 def test_unknown_path_is_404(simulator: Simulator, api: Api) -> None:
     reply = api.call("GET", "/streaming/v2.0/nothing", [("orgId", SIM_ORG_ID)])
     assert reply.status_code == 404
@@ -725,66 +590,6 @@ def test_on_request_observer_and_copies(simulator: Simulator, api: Api) -> None:
     assert simulator.requests[0]["operation"] == "token"
 
 
-def test_admin_endpoint(simulator: Simulator, api: Api) -> None:
-    admin = simulator.base_url + "/__admin/"
-    faults = requests.post(admin + "faults", json={"spec": "status=503,op=list,count=1"}, timeout=5)
-    assert faults.json()["faults"][0]["kind"] == "status"
-    requests.post(
-        admin + "faults", json=[{"kind": "code", "code": 61199, "op": "get", "count": 1}], timeout=5
-    )
-    assert api.list(1, 10).status_code == 503
-    assert api.state("get", "a", "p").json()["code"] == 61199
-    assert requests.get(admin + "faults", timeout=5).json() == {"faults": []}
-
-    seed = {
-        "pipelines": [
-            {"org": SIM_ORG_ID, "id": "pl-seeded", "state": {SIM_STAGE: {"assets": "x", "points": "y"}}}
-        ]
-    }
-    assert requests.post(admin + "seed", json=seed, timeout=5).json() == {
-        "apps": 0,
-        "pipelines": 1,
-        "pairs": 1,
-    }
-    assert simulator.stage_pairs(SIM_ORG_ID, "pl-seeded", SIM_STAGE) == {("x", "y")}
-    state = requests.get(admin + "state", timeout=5).json()
-    assert {"pipelineId": "pl-seeded", "orgId": SIM_ORG_ID, "stages": {SIM_STAGE: 1}}.items() <= next(
-        p for p in state["pipelines"] if p["pipelineId"] == "pl-seeded"
-    ).items()
-    assert SIM_SECRET_KEY not in json.dumps(state)
-
-    logged = requests.get(admin + "requests", timeout=5).json()["requests"]
-    assert [e["operation"] for e in logged] == ["token", "list", "get"]
-    assert requests.delete(admin + "requests", timeout=5).status_code == 200
-    assert simulator.requests == []
-
-    config = requests.post(admin + "config", json={"pair_limit": 1, "get_format": "items"}, timeout=5).json()
-    assert config["pair_limit"] == 1 and simulator.get_format == "items"
-    assert api.state("get", "a,b", "p").json()["code"] == 61105
-
-    assert requests.post(admin + "expire-tokens", timeout=5).json() == {"expired": 1}
-    assert requests.post(admin + "seed", json={"apps": [{"access_key": "k"}]}, timeout=5).status_code == 400
-    assert requests.post(admin + "faults", json={"kind": "bogus"}, timeout=5).status_code == 400
-    assert requests.post(admin + "faults", data=b"{", timeout=5).status_code == 400
-    assert requests.get(admin + "nothing", timeout=5).status_code == 404
-
-    assert requests.post(admin + "reset", timeout=5).json() == {"ok": True}
-    assert simulator.summary()["pipelines"] == [] and simulator.tokens_issued == 0
-
-
-def test_reset_restores_the_constructor_seed() -> None:
-    seed = {
-        "apps": [{"access_key": "k", "secret_key": "s"}],
-        "pipelines": [{"org": "o", "id": "p", "state": {SIM_STAGE: {"assets": ["a"], "points": ["x"]}}}],
-    }
-    with Simulator(seed=seed) as sim:
-        sim.add_pipeline("o", "p2")
-        sim.set_state("o", "p", SIM_STAGE, "b", "x")
-        sim.reset()
-        assert sim.stage_pairs("o", "p", SIM_STAGE) == {("a", "x")}
-        assert [p["pipelineId"] for p in sim.summary()["pipelines"]] == ["p"]
-
-
 # -- seeds ---------------------------------------------------------------------------------------------
 
 
@@ -854,12 +659,11 @@ def test_missing_or_invalid_seed_file(tmp_path: Path) -> None:
             sim.load_seed(tmp_path / "missing.yaml")
 
 
-# -- speed ---------------------------------------------------------------------------------------------
+# -- size and concurrency ------------------------------------------------------------------------------
 
 
-def test_large_seed_and_delete_are_fast(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018
-    started = time.perf_counter()
+def test_a_million_pair_seed_and_a_100000_pair_delete(simulator: Simulator, api: Api) -> None:
+    # Speed is measured in benchmarks/ (as ratios); here only that big ones work.
     counts = simulator.seed(
         {
             "pipelines": [
@@ -877,13 +681,10 @@ def test_large_seed_and_delete_are_fast(simulator: Simulator, api: Api) -> None:
         }
     )
     assert counts["pairs"] == 1_000_000
-    assert time.perf_counter() - started < 2.0
 
     assets = ",".join(f"a{n}" for n in range(1, 201))
     points = ",".join(f"p{n}" for n in range(1, 501))
-    started = time.perf_counter()
     assert api.state("delete", assets, points).json()["data"] is True  # 100,000 pairs
-    assert time.perf_counter() - started < 2.0
     assert simulator.pair_count() == 900_000
     remaining = api.state("get", "a1,a201", "p1,p501").json()["data"]
     assert [(i["assetId"], i["pointId"]) for i in remaining] == [
@@ -913,76 +714,16 @@ def test_concurrent_clients(simulator: Simulator) -> None:
     assert simulator.tokens_issued == 1 and len(simulator.requests) == 17
 
 
-# -- command line --------------------------------------------------------------------------------------
-
-
-def test_cli_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "enos_pulumi.simulator",
-            "--port",
-            "0",
-            "--fault",
-            "status=503,op=list,count=1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("EnOS simulator listening on http://127.0.0.1:")
-        base = line.rsplit(" ", 1)[1]
-        ts = int(time.time() * 1000)
-        body: dict[str, Any] = {
-            "appKey": "demo-access-key",
-            "encryption": token_encryption("demo-access-key", ts, "demo-secret-key"),
-            "timestamp": ts,
-        }
-        token = requests.post(base + TOKEN_PATH, json=body, timeout=5).json()
-        assert token["status"] == 0
-        assert requests.get(base + LIST_PATH, timeout=5).status_code == 503  # the --fault
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
-    token_lines = [ln for ln in err.splitlines() if " token " in ln]
-    assert len(token_lines) == 1
-    assert token_lines[0].startswith(f"POST token {TOKEN_PATH} -> 200 code=0 requestId=")
-    assert "fault=status" in err and "demo-access-key" in err
-    for secret in ("demo-secret-key", token["data"]["accessToken"], body["encryption"]):
-        assert secret not in err
-
-
-def test_cli_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["--fault", "explode"]) == 2
-    assert "unknown fault kind 'explode'" in capsys.readouterr().err
-
-
-def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
-    assert "cannot read seed file" in capsys.readouterr().err
-
-
 def test_the_simulators_own_signature_rule_matches_the_documented_vector() -> None:
     # The simulator does not import the client's signing code: this pins its own copy to enos-api.md.
-    from enos_pulumi.simulator.server import _expected_signature, _sha256_hex
+    from enos_pulumi.simulator.gateway import expected_signature, sha256_hex
 
     body = (
         b'{"pipelineId":"p1","stageInstanceName":"LastRecordAppender_01",'
         b'"assetIds":"a1,a2","pointIds":"pt1,pt2"}'
     )
     query = [("orgId", "o123"), ("action", "delete")]
-    signature = _expected_signature("my-access-token", query, body, 1700000000000, "my-app-secret")
+    signature = expected_signature("my-access-token", query, body, 1700000000000, "my-app-secret")
     assert signature == "9e7d57563fb3b4bdb2111e2c8521baeaee35ec9d41bb80434e49a5a3a4f13af9"
-    encryption = _sha256_hex(b"my-app-key1700000000000my-app-secret")
+    encryption = sha256_hex(b"my-app-key1700000000000my-app-secret")
     assert encryption == "e6efa580db557dbce254465b1550c0b0898deb7048a398de289230d7dacbfe97"
