@@ -190,11 +190,14 @@ def test_a_browser_preflight_gets_no_permission(simulator: Simulator) -> None:
         "bad-header-line",
     ],
 )
-def test_malformed_requests_get_a_4xx_answer(simulator: Simulator, data: bytes) -> None:
+def test_malformed_requests_get_a_4xx_answer(
+    simulator: Simulator, data: bytes, capfd: pytest.CaptureFixture[str]
+) -> None:
     answer = exchange(simulator, data)
     assert answer is not None, "the connection closed without an answer"
     assert 400 <= answer.status < 500, answer
     assert still_serves(simulator)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_a_refused_api_request_is_logged(simulator: Simulator) -> None:
@@ -384,13 +387,18 @@ def test_a_trickled_request_cannot_hold_a_thread(simulator_factory: Factory) -> 
     assert answer is not None and answer.status == 408
 
 
-def test_a_client_that_stops_mid_request_does_not_stop_the_server(simulator_factory: Factory) -> None:
+def test_a_client_that_stops_mid_request_does_not_stop_the_server(
+    simulator_factory: Factory, capfd: pytest.CaptureFixture[str]
+) -> None:
     sim = simulator_factory(request_timeout=0.3)
-    with socket.create_connection(("127.0.0.1", sim.port), timeout=GUARD_S) as sock:
-        sock.sendall(b"POST " + STATE_PATH.encode() + b" HTTP/1.1\r\nContent-Length: 50\r\n\r\n{")
+    for cut in (b"{", b"3\r\n{"):
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=GUARD_S) as sock:
+            framing = b"Content-Length: 50" if cut == b"{" else b"Transfer-Encoding: chunked"
+            sock.sendall(b"POST " + STATE_PATH.encode() + b" HTTP/1.1\r\n" + framing + b"\r\n\r\n" + cut)
     assert still_serves(sim)
     api = SimApi(sim)
     try:
         assert api.list().json()["code"] == 0
     finally:
         api.close()
+    assert "Traceback" not in capfd.readouterr().err

@@ -207,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
                 # The request began but did not arrive whole in time; an idle connection just closes.
                 with contextlib.suppress(OSError):
                     self._refuse(408, "request not received in time")
+        except OSError:
+            self.close_connection = True  # the peer went away mid-request: nobody left to answer
         except Exception:  # a bug here must still answer, not leave the client waiting on a dead thread
             traceback.print_exc(file=sys.stderr)
             self.close_connection = True
