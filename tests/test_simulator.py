@@ -494,6 +494,25 @@ def test_load_seed_from_yaml_and_json(tmp_path: Path) -> None:
         {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a"}}}]},
         {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a,,b", "points": "x"}}}]},
         {"pipelines": [{"org": "o", "id": "p", "released": "yes"}]},
+        {
+            "pipelines": [
+                {"org": "o", "id": "p", "state": {"S_1": {"assets": "a", "points": "x", "value": {1}}}}
+            ]
+        },
+        {
+            "pipelines": [
+                {"org": "o", "id": "p", "state": {"S_1": {"assets": "a", "points": "x", "value": 1e400}}}
+            ]
+        },
+        {
+            "pipelines": [
+                {
+                    "org": "o",
+                    "id": "p",
+                    "state": {"S_1": {"assets": {"prefix": "a", "count": 10**9}, "points": "x"}},
+                }
+            ]
+        },
         {"pipelines": [{"org": "o-other", "id": SIM_PAUSED_PIPELINE}]},
         {"pipelines": {"id": "p"}},
         {"unknown": []},

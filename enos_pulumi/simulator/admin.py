@@ -36,7 +36,8 @@ Content-Type: application/json), JSON in and out:
                                   "count": 1}, or a list of those
   POST   /__admin/expire-tokens   expire every issued token now (next calls get HTTP 401, code 1203)
   POST   /__admin/seed            add a seed (same shape as the seed files)
-  POST   /__admin/reset           forget everything (config included), then re-apply the startup seed
+  POST   /__admin/reset           forget everything (faults too; config back to its startup values),
+                                  then re-apply the startup seed
   GET/POST /__admin/config        token_lifetime, pair_limit, require_paused, get_format, latency_ms,
                                   pause_seconds, start_seconds, auth, request_timeout
   e.g. curl -X POST -H 'Content-Type: application/json' -d '{"pause_seconds": 5}' URL/__admin/config

@@ -361,9 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answer ----------------------------------------------------------------------------------------
 
     def _send(self, reply: Reply) -> None:
+        body = reply.body()  # before anything is written: if this fails, a 500 can still be sent
         self.answered = True
         self.connection.settimeout(self.server.sim.request_timeout)  # bounds a client that never reads
-        body = reply.body()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(body)))

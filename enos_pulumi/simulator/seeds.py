@@ -188,7 +188,12 @@ def _seed_block(stage: str, raw: Any, where: str) -> SeedBlock:
     time_ms = raw.get("time")
     if time_ms is not None and (not isinstance(time_ms, int) or isinstance(time_ms, bool)):
         raise SeedError(f"{where}.time: expected an integer Unix time in milliseconds")
-    return stage, assets, points, raw.get("value", 0.0), time_ms
+    value = raw.get("value", 0.0)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise SeedError(f"{where}.value: expected a JSON value (number, string, list, mapping...)") from None
+    return stage, assets, points, value, time_ms
 
 
 def _seed_ids(raw: Any, where: str) -> list[str]:
