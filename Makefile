@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make simulator PORT=8765 SIMULATOR_ARGS='--auth bearer'`; PORT 0 picks a free port.
+PORT ?= 0
+SIMULATOR_ARGS ?=
 
 .PHONY: test lint typecheck unit demo bench simulator clean
 
@@ -31,7 +34,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 simulator: $(STAMP)
-	$(PY) -m enos_pulumi.simulator
+	$(PY) -m enos_pulumi.simulator --port $(PORT) $(SIMULATOR_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info dist

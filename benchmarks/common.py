@@ -219,6 +219,7 @@ class SimProcess:
             raise RuntimeError(f"simulator process did not start: {self.base_url!r}")
         self._admin = requests.Session()
         self._admin.trust_env = False
+        self._admin.headers["Content-Type"] = "application/json"  # admin writes must say JSON
 
     def admin(self, method: str, name: str, payload: Any = None) -> Any:
         reply = self._admin.request(method, f"{self.base_url}/__admin/{name}", json=payload, timeout=120)

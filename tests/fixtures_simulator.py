@@ -3,15 +3,22 @@
 ``simulator``: a started :class:`Simulator` with one app, org ``o-test``, a PAUSED and a RUNNING pipeline;
 stopped after the test. ``simulator_factory``: build more of them with other options.
 ``simulator_env``: the ``simulator`` plus ENOS_* variables pointing at it.
+``sim_api``: a :class:`SimApi` for the ``simulator`` - a minimal raw client (``requests`` plus the
+documented signing rule), independent of ``enos_pulumi.client``, for tests that need exact requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+import requests
 
+from enos_pulumi.auth import params_data, request_signature, token_encryption
 from enos_pulumi.simulator import Simulator
 
 __all__ = [
@@ -23,7 +30,10 @@ __all__ = [
     "SIM_RUNNING_PIPELINE",
     "SIM_SECRET_KEY",
     "SIM_STAGE",
+    "FakeClock",
+    "SimApi",
     "make_simulator",
+    "sim_api",
     "simulator",
     "simulator_env",
     "simulator_factory",
@@ -38,6 +48,13 @@ SIM_STAGE = "FixedTimeWindowAggregator_1"
 #: A pipeline of another organization, which the test app may not touch (for 61106 / 61108 checks).
 SIM_OTHER_ORG_ID = "o-other"
 SIM_OTHER_PIPELINE = "pl-other-org"
+
+TOKEN_PATH = "/apim-token-service/v2.0/token/get"
+REFRESH_PATH = "/apim-token-service/v2.0/token/refresh"
+STATE_PATH = "/streaming/v2.0/stage-state"
+LIST_PATH = "/streaming/v2.0/streaming/pipelines"
+OPERATE_PATH = "/streaming/v2.0/streaming/pipeline/"
+START_BODY = {"executionMode": 1, "kafkaRate": 1000}
 
 
 def make_simulator(**options: Any) -> Simulator:
@@ -88,3 +105,142 @@ def simulator_env(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simu
     monkeypatch.setenv("ENOS_SECRET_KEY", SIM_SECRET_KEY)
     monkeypatch.setenv("ENOS_ORG_ID", SIM_ORG_ID)
     return simulator
+
+
+class FakeClock:
+    """A clock for ``Simulator(clock=...)`` that moves only when told: ``clock.now += 5``."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimApi:
+    """A minimal signing client written from enos-api.md, independent of enos_pulumi.client.
+
+    ``sim`` is a simulator or its base URL. ``scheme="bearer"`` sends ``Authorization: Bearer <token>``
+    instead of the apim-* signature headers.
+    """
+
+    def __init__(
+        self,
+        sim: Simulator | str,
+        key: str = SIM_ACCESS_KEY,
+        secret: str = SIM_SECRET_KEY,
+        clock: Callable[[], float] = time.time,
+        scheme: str = "apim-signature",
+    ) -> None:
+        self.base = sim if isinstance(sim, str) else sim.base_url
+        self.key, self.secret, self.clock, self.scheme = key, secret, clock, scheme
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self._token: str | None = None
+        self._last_ts = 0
+
+    def now_ms(self) -> int:
+        # Distinct timestamps, so two token requests in one millisecond are not replays.
+        ts = max(int(self.clock() * 1000), self._last_ts + 1)
+        self._last_ts = ts
+        return ts
+
+    def token_body(self, ts: int | None = None) -> dict[str, Any]:
+        ts = self.now_ms() if ts is None else ts
+        return {
+            "appKey": self.key,
+            "encryption": token_encryption(self.key, ts, self.secret),
+            "timestamp": ts,
+        }
+
+    def post_token(self, body: Any, path: str = TOKEN_PATH) -> requests.Response:
+        return self.session.post(self.base + path, json=body, timeout=5)
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            reply = self.post_token(self.token_body()).json()
+            assert reply["status"] == 0, reply
+            self._token = reply["data"]["accessToken"]
+        return self._token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]] = (),
+        body: Any = None,
+        *,
+        token: str | None = None,
+        ts: int | None = None,
+        secret: str | None = None,
+        sign_query: Iterable[tuple[str, str]] | None = None,
+        sign_body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 5,
+    ) -> requests.Response:
+        query = list(query)
+        raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
+        token = self.token if token is None else token
+        sent = {"Content-Type": "application/json;charset=UTF-8"}
+        if self.scheme == "bearer":
+            sent["Authorization"] = f"Bearer {token}"
+        else:
+            ts = self.now_ms() if ts is None else ts
+            signed_params = params_data(
+                query if sign_query is None else sign_query, raw if sign_body is None else sign_body
+            )
+            sent["apim-accesstoken"] = token
+            sent["apim-timestamp"] = str(ts)
+            sent["apim-signature"] = request_signature(token, signed_params, ts, secret or self.secret)
+        sent.update(headers or {})
+        url = self.base + path + ("?" + urlencode(query) if query else "")
+        return self.session.request(method, url, data=raw or None, headers=sent, timeout=timeout)
+
+    def state(
+        self,
+        action: str,
+        assets: str,
+        points: str,
+        pipeline: str = SIM_PAUSED_PIPELINE,
+        stage: str = SIM_STAGE,
+        org: str = SIM_ORG_ID,
+    ) -> requests.Response:
+        body = {"pipelineId": pipeline, "stageInstanceName": stage, "assetIds": assets, "pointIds": points}
+        return self.call("POST", STATE_PATH, [("action", action), ("orgId", org)], body)
+
+    def operate(
+        self, pipeline: str, action: str, body: Any = None, org: str = SIM_ORG_ID
+    ) -> requests.Response:
+        return self.call("POST", OPERATE_PATH + pipeline, [("action", action), ("orgId", org)], body)
+
+    def pause(self, pipeline: str = SIM_RUNNING_PIPELINE) -> dict[str, Any]:
+        reply: dict[str, Any] = self.operate(pipeline, "pause").json()
+        return reply
+
+    def start(self, pipeline: str = SIM_RUNNING_PIPELINE, body: Any = None) -> dict[str, Any]:
+        reply: dict[str, Any] = self.operate(pipeline, "start", START_BODY if body is None else body).json()
+        return reply
+
+    def list(self, page_no: int = 1, page_size: int = 10, released: str = "true") -> requests.Response:
+        query = [("orgId", SIM_ORG_ID), ("pageNo", str(page_no)), ("pageSize", str(page_size))]
+        return self.call("GET", LIST_PATH, [*query, ("ifReleased", released)])
+
+    def listed_status(self, pipeline: str) -> str | None:
+        """The status List Pipelines shows for ``pipeline`` (first page of 100)."""
+        for entry in self.list(1, 100).json()["data"]["pipelines"]:
+            if entry["pipelineId"] == pipeline:
+                return str(entry["status"])
+        return None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture
+def sim_api(simulator: Simulator) -> Iterator[SimApi]:
+    client = SimApi(simulator)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,27 +1,26 @@
-"""The local EnOS simulator, exercised over real sockets with ``requests`` and auth.py's signing."""
+"""The local EnOS simulator's API behaviour, exercised over real sockets with ``requests`` and auth.py's
+signing: token service, signatures, stage state, List Pipelines, the request log and seeds.
+
+Elsewhere: faults (test_simulator_faults.py), pipelines and transitions (test_simulator_pipelines.py),
+bearer auth (test_simulator_auth.py), the HTTP layer under hostile input (test_simulator_http.py), the
+admin endpoint (test_simulator_admin.py), the command line (test_simulator_cli.py).
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-import requests
 
-from enos_pulumi.auth import params_data, request_signature, token_encryption
-from enos_pulumi.simulator import Fault, SeedError, Simulator, demo_seed, parse_fault
-from enos_pulumi.simulator.__main__ import main as cli_main
+from enos_pulumi.simulator import SeedError, Simulator, demo_seed
 from tests.fixtures_simulator import (
-    SIM_ACCESS_KEY,
+    LIST_PATH,
+    REFRESH_PATH,
     SIM_ORG_ID,
     SIM_OTHER_ORG_ID,
     SIM_OTHER_PIPELINE,
@@ -29,124 +28,19 @@ from tests.fixtures_simulator import (
     SIM_RUNNING_PIPELINE,
     SIM_SECRET_KEY,
     SIM_STAGE,
+    STATE_PATH,
+    TOKEN_PATH,
+    FakeClock,
+    SimApi,
 )
 
-TOKEN_PATH = "/apim-token-service/v2.0/token/get"
-REFRESH_PATH = "/apim-token-service/v2.0/token/refresh"
-STATE_PATH = "/streaming/v2.0/stage-state"
-LIST_PATH = "/streaming/v2.0/streaming/pipelines"
-OPERATE_PATH = "/streaming/v2.0/streaming/pipeline/"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 Factory = Callable[..., Simulator]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Api:
-    """A minimal signing client written from enos-api.md, independent of enos_pulumi.client."""
-
-    def __init__(
-        self,
-        sim: Simulator,
-        key: str = SIM_ACCESS_KEY,
-        secret: str = SIM_SECRET_KEY,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.base = sim.base_url
-        self.key, self.secret, self.clock = key, secret, clock
-        self.session = requests.Session()
-        self._token: str | None = None
-        self._last_ts = 0
-
-    def now_ms(self) -> int:
-        # Distinct timestamps, so two token requests in one millisecond are not replays.
-        ts = max(int(self.clock() * 1000), self._last_ts + 1)
-        self._last_ts = ts
-        return ts
-
-    def token_body(self, ts: int | None = None) -> dict[str, Any]:
-        ts = self.now_ms() if ts is None else ts
-        return {
-            "appKey": self.key,
-            "encryption": token_encryption(self.key, ts, self.secret),
-            "timestamp": ts,
-        }
-
-    def post_token(self, body: Any, path: str = TOKEN_PATH) -> requests.Response:
-        return self.session.post(self.base + path, json=body, timeout=5)
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            reply = self.post_token(self.token_body()).json()
-            assert reply["status"] == 0, reply
-            self._token = reply["data"]["accessToken"]
-        return self._token
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Iterable[tuple[str, str]] = (),
-        body: Any = None,
-        *,
-        token: str | None = None,
-        ts: int | None = None,
-        secret: str | None = None,
-        sign_query: Iterable[tuple[str, str]] | None = None,
-        sign_body: bytes | None = None,
-        timeout: float = 5,
-    ) -> requests.Response:
-        query = list(query)
-        raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
-        token = self.token if token is None else token
-        ts = self.now_ms() if ts is None else ts
-        signed_params = params_data(
-            query if sign_query is None else sign_query, raw if sign_body is None else sign_body
-        )
-        headers = {
-            "apim-accesstoken": token,
-            "apim-timestamp": str(ts),
-            "apim-signature": request_signature(token, signed_params, ts, secret or self.secret),
-            "Content-Type": "application/json;charset=UTF-8",
-        }
-        url = self.base + path + ("?" + urlencode(query) if query else "")
-        return self.session.request(method, url, data=raw or None, headers=headers, timeout=timeout)
-
-    def state(
-        self,
-        action: str,
-        assets: str,
-        points: str,
-        pipeline: str = SIM_PAUSED_PIPELINE,
-        stage: str = SIM_STAGE,
-        org: str = SIM_ORG_ID,
-    ) -> requests.Response:
-        body = {"pipelineId": pipeline, "stageInstanceName": stage, "assetIds": assets, "pointIds": points}
-        return self.call("POST", STATE_PATH, [("action", action), ("orgId", org)], body)
-
-    def operate(
-        self, pipeline: str, action: str, body: Any = None, org: str = SIM_ORG_ID
-    ) -> requests.Response:
-        return self.call("POST", OPERATE_PATH + pipeline, [("action", action), ("orgId", org)], body)
-
-    def list(self, page_no: int, page_size: int, released: str = "true") -> requests.Response:
-        query = [("orgId", SIM_ORG_ID), ("pageNo", str(page_no)), ("pageSize", str(page_size))]
-        return self.call("GET", LIST_PATH, [*query, ("ifReleased", released)])
+Api = SimApi
 
 
 @pytest.fixture
-def api(simulator: Simulator) -> Iterator[Api]:
-    client = Api(simulator)
-    yield client
-    client.session.close()
+def api(sim_api: SimApi) -> SimApi:
+    return sim_api
 
 
 def pairs(assets: Iterable[str], points: Iterable[str]) -> set[tuple[str, str]]:
@@ -489,195 +383,10 @@ def test_list_with_bad_paging_is_61102(api: Api, page: tuple[str, str]) -> None:
     assert api.call("GET", LIST_PATH, query).json()["code"] == 61102
 
 
-def test_operate_pipeline_transitions(simulator: Simulator, api: Api) -> None:
-    assert api.operate(SIM_RUNNING_PIPELINE, "pause").json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
-    start = {"executionMode": 1, "kafkaRate": 1000}
-    assert api.operate(SIM_RUNNING_PIPELINE, "start", start).json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
-    assert api.operate(SIM_RUNNING_PIPELINE, "stop").json()["code"] == 0
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "STOPPED"
-    assert (
-        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 0, "kafkaRate": 5}).json()["code"] == 0
-    )
-    assert api.list(1, 10).json()["data"]["pipelines"][1]["status"] == "RUNNING"
-
-
-def test_operate_errors(simulator: Simulator, api: Api) -> None:
-    assert api.operate("pl-nope", "pause").json()["code"] == 61108
-    assert api.operate(SIM_OTHER_PIPELINE, "pause").json()["code"] == 61108
-    assert api.operate(SIM_PAUSED_PIPELINE, "pause").json()["code"] == 61152
-    assert (
-        api.operate(SIM_RUNNING_PIPELINE, "start", {"executionMode": 1, "kafkaRate": 10}).json()["code"]
-        == 61165
-    )
-    for bad in (None, {"executionMode": 1}, {"executionMode": 2, "kafkaRate": 1}, {"kafkaRate": 1}):
-        assert api.operate(SIM_PAUSED_PIPELINE, "start", bad).json()["code"] == 61102
-    assert api.operate(SIM_PAUSED_PIPELINE, "release").json()["code"] == 61102
-    simulator.add_pipeline(SIM_ORG_ID, "pl-stopped", status="STOPPED")
-    assert api.operate("pl-stopped", "stop").json()["code"] == 61152
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
-
-
 def test_unknown_path_is_404(simulator: Simulator, api: Api) -> None:
     reply = api.call("GET", "/streaming/v2.0/nothing", [("orgId", SIM_ORG_ID)])
     assert reply.status_code == 404
     assert simulator.requests[-1]["operation"] == "unknown"
-
-
-# -- faults --------------------------------------------------------------------------------------------
-
-
-def test_latency_fault_delays_only_the_targeted_requests(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018 - fetch the token before timing
-    simulator.add_latency(150, op="delete", count=1)
-    started = time.perf_counter()
-    assert api.state("delete", "a", "p").json()["data"] is True
-    assert time.perf_counter() - started >= 0.14
-    assert simulator.faults == []
-    log = simulator.requests
-    assert log[-1]["fault"] == "latency" and log[-1]["duration_ms"] >= 140
-
-
-def test_global_latency(simulator: Simulator, api: Api) -> None:
-    simulator.latency_ms = 60
-    started = time.perf_counter()
-    api.post_token(api.token_body())
-    assert time.perf_counter() - started >= 0.055
-
-
-def test_status_burst_with_retry_after(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018
-    simulator.fail_with_status(429, op="delete", count=2, retry_after=1)
-    for _ in range(2):
-        reply = api.state("delete", "a", "p")
-        assert reply.status_code == 429 and reply.headers["Retry-After"] == "1"
-        assert reply.json()["msg"] == "API rate limit exceeded"
-    assert api.state("delete", "a", "p").json()["data"] is True
-    simulator.fail_with_status(503, count=1)
-    reply = api.state("get", "a", "p")
-    assert reply.status_code == 503 and "Retry-After" not in reply.headers
-
-
-def test_dropped_connection_raises_connection_error(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018
-    simulator.drop_connections(op="delete", count=1)
-    with pytest.raises(requests.ConnectionError):
-        api.state("delete", "a", "p")
-    assert api.state("delete", "a", "p").json()["data"] is True
-    dropped = [e for e in simulator.requests if e["fault"] == "drop"]
-    assert len(dropped) == 1 and dropped[0]["status"] is None and dropped[0]["code"] is None
-    assert (dropped[0]["pipeline_id"], dropped[0]["asset_count"], dropped[0]["point_count"]) == (
-        SIM_PAUSED_PIPELINE,
-        1,
-        1,
-    )
-
-
-def test_html_error_page(simulator: Simulator, api: Api) -> None:
-    simulator.html_error(502, op="token", count=1)
-    reply = api.post_token(api.token_body())
-    assert reply.status_code == 502 and reply.headers["Content-Type"].startswith("text/html")
-    assert reply.text.startswith("<html>") and "502 Bad Gateway" in reply.text
-    with pytest.raises(ValueError):
-        reply.json()
-    assert api.post_token(api.token_body()).json()["status"] == 0
-
-
-def test_data_false_fault_deletes_nothing(simulator: Simulator, api: Api) -> None:
-    simulator.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a"], ["p"])
-    simulator.answer_data_false(count=1)
-    assert api.state("delete", "a", "p").json() == {
-        "code": 0,
-        "msg": " OK",
-        "requestId": simulator.requests[-1]["request_id"],
-        "data": False,
-    }
-    assert simulator.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == {("a", "p")}
-    assert api.state("delete", "a", "p").json()["data"] is True
-
-
-def test_error_code_faults(simulator: Simulator, api: Api) -> None:
-    simulator.error_code(61199, op="delete", count=1, msg="boom")
-    reply = api.state("delete", "a", "p").json()
-    assert reply["code"] == 61199 and reply["msg"] == "boom"
-    simulator.start_in_progress(count=1)
-    reply = api.operate(SIM_PAUSED_PIPELINE, "start", {"executionMode": 1, "kafkaRate": 1}).json()
-    assert reply["code"] == 61121
-    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
-    simulator.error_code(1005, op="token", count=1)
-    assert api.post_token(api.token_body()).json()["status"] == 1005
-
-
-def test_a_business_code_fault_without_op_spares_the_token_service(simulator: Simulator, api: Api) -> None:
-    simulator.add_fault("61199,count=1")
-    assert api.post_token(api.token_body()).json()["status"] == 0
-    assert api.state("delete", "a", "p").json()["code"] == 61199
-
-
-def test_service_faults_do_not_fire_for_unauthenticated_requests(simulator: Simulator, api: Api) -> None:
-    simulator.error_code(61199, op="delete", count=1)
-    bad = api.call("POST", STATE_PATH, [("action", "delete"), ("orgId", SIM_ORG_ID)], {}, secret="nope")
-    assert bad.status_code == 401
-    assert api.state("delete", "a", "p").json()["code"] == 61199
-
-
-def test_expire_fault_makes_the_next_call_see_an_expired_token(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018
-    simulator.add_fault("expire,op=delete,count=1")
-    reply = api.state("delete", "a", "p")
-    assert reply.status_code == 401 and reply.json()["code"] == 1203
-    assert api.call("GET", LIST_PATH, [("orgId", SIM_ORG_ID)]).json()["code"] == 1203
-
-
-def test_fault_targets_only_its_operation(simulator: Simulator, api: Api) -> None:
-    simulator.fail_with_status(503, op="delete")  # until cleared
-    assert api.post_token(api.token_body()).json()["status"] == 0
-    assert api.list(1, 10).status_code == 200
-    assert api.state("delete", "a", "p").status_code == 503
-    assert api.state("delete", "a", "p").status_code == 503
-    simulator.clear_faults()
-    assert api.state("delete", "a", "p").status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("latency=200", Fault("latency", latency_ms=200)),
-        ("latency,ms=5,op=get", Fault("latency", latency_ms=5, op="get")),
-        ("status=429,retry-after=2,count=3", Fault("status", status=429, retry_after="2", count=3)),
-        ("status", Fault("status", status=503)),
-        ("drop,op=delete,count=1", Fault("drop", op="delete", count=1)),
-        ("data-false", Fault("data-false", op="delete")),
-        ("expire,count=1", Fault("expire", count=1)),
-        ("html", Fault("html", status=502)),
-        ("html=504,retry-after=0.5", Fault("html", status=504, retry_after="0.5")),
-        ("code=61199,msg=boom", Fault("code", code=61199, msg="boom")),
-        ("61121,op=operate", Fault("code", code=61121, op="operate")),
-    ],
-)
-def test_parse_fault(spec: str, expected: Fault) -> None:
-    assert parse_fault(spec) == expected
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        "explode",
-        "status=abc",
-        "status=700",
-        "drop=3",
-        "code",
-        "latency",
-        "drop,op=nope",
-        "drop,count=0",
-        "drop,x",
-    ],
-)
-def test_parse_fault_rejects_bad_specs(spec: str) -> None:
-    with pytest.raises(ValueError):
-        parse_fault(spec)
 
 
 # -- log, keep-alive, admin ----------------------------------------------------------------------------
@@ -708,6 +417,19 @@ def test_request_log_has_the_facts_and_no_secrets(simulator: Simulator, api: Api
     assert entry["pipeline_id"] == SIM_PAUSED_PIPELINE and entry["stage_instance_name"] == SIM_STAGE
     assert entry["connection"] == log[0]["connection"]  # the session kept the connection alive
     assert entry["duration_ms"] >= 0 and log[0]["code"] == 0
+    assert (entry["action"], entry["pipeline_status"], entry["deleted"], entry["auth"]) == (
+        "delete",
+        "PAUSED",
+        True,
+        "apim-signature",
+    )
+    assert entry["operate_body"] is None and entry["fault"] is None
+    assert entry["sim_time"] <= time.time() and log[0]["action"] is None
+    assert set(entry) == {
+        "time", "sim_time", "method", "path", "operation", "action", "query", "status", "code", "msg",
+        "request_id", "org_id", "pipeline_id", "stage_instance_name", "asset_count", "point_count",
+        "pipeline_status", "deleted", "operate_body", "auth", "connection", "duration_ms", "fault",
+    }  # fmt: skip
     assert simulator.connections_opened == 1
     text = repr(log)
     for secret in (SIM_SECRET_KEY, token, token_body["encryption"], reply.request.headers["apim-signature"]):
@@ -723,66 +445,6 @@ def test_on_request_observer_and_copies(simulator: Simulator, api: Api) -> None:
     assert [e["operation"] for e in seen] == ["token"]
     simulator.requests[0]["operation"] = "changed"
     assert simulator.requests[0]["operation"] == "token"
-
-
-def test_admin_endpoint(simulator: Simulator, api: Api) -> None:
-    admin = simulator.base_url + "/__admin/"
-    faults = requests.post(admin + "faults", json={"spec": "status=503,op=list,count=1"}, timeout=5)
-    assert faults.json()["faults"][0]["kind"] == "status"
-    requests.post(
-        admin + "faults", json=[{"kind": "code", "code": 61199, "op": "get", "count": 1}], timeout=5
-    )
-    assert api.list(1, 10).status_code == 503
-    assert api.state("get", "a", "p").json()["code"] == 61199
-    assert requests.get(admin + "faults", timeout=5).json() == {"faults": []}
-
-    seed = {
-        "pipelines": [
-            {"org": SIM_ORG_ID, "id": "pl-seeded", "state": {SIM_STAGE: {"assets": "x", "points": "y"}}}
-        ]
-    }
-    assert requests.post(admin + "seed", json=seed, timeout=5).json() == {
-        "apps": 0,
-        "pipelines": 1,
-        "pairs": 1,
-    }
-    assert simulator.stage_pairs(SIM_ORG_ID, "pl-seeded", SIM_STAGE) == {("x", "y")}
-    state = requests.get(admin + "state", timeout=5).json()
-    assert {"pipelineId": "pl-seeded", "orgId": SIM_ORG_ID, "stages": {SIM_STAGE: 1}}.items() <= next(
-        p for p in state["pipelines"] if p["pipelineId"] == "pl-seeded"
-    ).items()
-    assert SIM_SECRET_KEY not in json.dumps(state)
-
-    logged = requests.get(admin + "requests", timeout=5).json()["requests"]
-    assert [e["operation"] for e in logged] == ["token", "list", "get"]
-    assert requests.delete(admin + "requests", timeout=5).status_code == 200
-    assert simulator.requests == []
-
-    config = requests.post(admin + "config", json={"pair_limit": 1, "get_format": "items"}, timeout=5).json()
-    assert config["pair_limit"] == 1 and simulator.get_format == "items"
-    assert api.state("get", "a,b", "p").json()["code"] == 61105
-
-    assert requests.post(admin + "expire-tokens", timeout=5).json() == {"expired": 1}
-    assert requests.post(admin + "seed", json={"apps": [{"access_key": "k"}]}, timeout=5).status_code == 400
-    assert requests.post(admin + "faults", json={"kind": "bogus"}, timeout=5).status_code == 400
-    assert requests.post(admin + "faults", data=b"{", timeout=5).status_code == 400
-    assert requests.get(admin + "nothing", timeout=5).status_code == 404
-
-    assert requests.post(admin + "reset", timeout=5).json() == {"ok": True}
-    assert simulator.summary()["pipelines"] == [] and simulator.tokens_issued == 0
-
-
-def test_reset_restores_the_constructor_seed() -> None:
-    seed = {
-        "apps": [{"access_key": "k", "secret_key": "s"}],
-        "pipelines": [{"org": "o", "id": "p", "state": {SIM_STAGE: {"assets": ["a"], "points": ["x"]}}}],
-    }
-    with Simulator(seed=seed) as sim:
-        sim.add_pipeline("o", "p2")
-        sim.set_state("o", "p", SIM_STAGE, "b", "x")
-        sim.reset()
-        assert sim.stage_pairs("o", "p", SIM_STAGE) == {("a", "x")}
-        assert [p["pipelineId"] for p in sim.summary()["pipelines"]] == ["p"]
 
 
 # -- seeds ---------------------------------------------------------------------------------------------
@@ -832,6 +494,25 @@ def test_load_seed_from_yaml_and_json(tmp_path: Path) -> None:
         {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a"}}}]},
         {"pipelines": [{"org": "o", "id": "p", "state": {"S_1": {"assets": "a,,b", "points": "x"}}}]},
         {"pipelines": [{"org": "o", "id": "p", "released": "yes"}]},
+        {
+            "pipelines": [
+                {"org": "o", "id": "p", "state": {"S_1": {"assets": "a", "points": "x", "value": {1}}}}
+            ]
+        },
+        {
+            "pipelines": [
+                {"org": "o", "id": "p", "state": {"S_1": {"assets": "a", "points": "x", "value": 1e400}}}
+            ]
+        },
+        {
+            "pipelines": [
+                {
+                    "org": "o",
+                    "id": "p",
+                    "state": {"S_1": {"assets": {"prefix": "a", "count": 10**9}, "points": "x"}},
+                }
+            ]
+        },
         {"pipelines": [{"org": "o-other", "id": SIM_PAUSED_PIPELINE}]},
         {"pipelines": {"id": "p"}},
         {"unknown": []},
@@ -854,12 +535,11 @@ def test_missing_or_invalid_seed_file(tmp_path: Path) -> None:
             sim.load_seed(tmp_path / "missing.yaml")
 
 
-# -- speed ---------------------------------------------------------------------------------------------
+# -- size and concurrency ------------------------------------------------------------------------------
 
 
-def test_large_seed_and_delete_are_fast(simulator: Simulator, api: Api) -> None:
-    api.token  # noqa: B018
-    started = time.perf_counter()
+def test_a_million_pair_seed_and_a_100000_pair_delete(simulator: Simulator, api: Api) -> None:
+    # Speed is measured in benchmarks/ (as ratios); here only that big ones work.
     counts = simulator.seed(
         {
             "pipelines": [
@@ -877,13 +557,10 @@ def test_large_seed_and_delete_are_fast(simulator: Simulator, api: Api) -> None:
         }
     )
     assert counts["pairs"] == 1_000_000
-    assert time.perf_counter() - started < 2.0
 
     assets = ",".join(f"a{n}" for n in range(1, 201))
     points = ",".join(f"p{n}" for n in range(1, 501))
-    started = time.perf_counter()
     assert api.state("delete", assets, points).json()["data"] is True  # 100,000 pairs
-    assert time.perf_counter() - started < 2.0
     assert simulator.pair_count() == 900_000
     remaining = api.state("get", "a1,a201", "p1,p501").json()["data"]
     assert [(i["assetId"], i["pointId"]) for i in remaining] == [
@@ -913,76 +590,16 @@ def test_concurrent_clients(simulator: Simulator) -> None:
     assert simulator.tokens_issued == 1 and len(simulator.requests) == 17
 
 
-# -- command line --------------------------------------------------------------------------------------
-
-
-def test_cli_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "enos_pulumi.simulator",
-            "--port",
-            "0",
-            "--fault",
-            "status=503,op=list,count=1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("EnOS simulator listening on http://127.0.0.1:")
-        base = line.rsplit(" ", 1)[1]
-        ts = int(time.time() * 1000)
-        body: dict[str, Any] = {
-            "appKey": "demo-access-key",
-            "encryption": token_encryption("demo-access-key", ts, "demo-secret-key"),
-            "timestamp": ts,
-        }
-        token = requests.post(base + TOKEN_PATH, json=body, timeout=5).json()
-        assert token["status"] == 0
-        assert requests.get(base + LIST_PATH, timeout=5).status_code == 503  # the --fault
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
-    token_lines = [ln for ln in err.splitlines() if " token " in ln]
-    assert len(token_lines) == 1
-    assert token_lines[0].startswith(f"POST token {TOKEN_PATH} -> 200 code=0 requestId=")
-    assert "fault=status" in err and "demo-access-key" in err
-    for secret in ("demo-secret-key", token["data"]["accessToken"], body["encryption"]):
-        assert secret not in err
-
-
-def test_cli_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["--fault", "explode"]) == 2
-    assert "unknown fault kind 'explode'" in capsys.readouterr().err
-
-
-def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
-    assert "cannot read seed file" in capsys.readouterr().err
-
-
 def test_the_simulators_own_signature_rule_matches_the_documented_vector() -> None:
     # The simulator does not import the client's signing code: this pins its own copy to enos-api.md.
-    from enos_pulumi.simulator.server import _expected_signature, _sha256_hex
+    from enos_pulumi.simulator.gateway import expected_signature, sha256_hex
 
     body = (
         b'{"pipelineId":"p1","stageInstanceName":"LastRecordAppender_01",'
         b'"assetIds":"a1,a2","pointIds":"pt1,pt2"}'
     )
     query = [("orgId", "o123"), ("action", "delete")]
-    signature = _expected_signature("my-access-token", query, body, 1700000000000, "my-app-secret")
+    signature = expected_signature("my-access-token", query, body, 1700000000000, "my-app-secret")
     assert signature == "9e7d57563fb3b4bdb2111e2c8521baeaee35ec9d41bb80434e49a5a3a4f13af9"
-    encryption = _sha256_hex(b"my-app-key1700000000000my-app-secret")
+    encryption = sha256_hex(b"my-app-key1700000000000my-app-secret")
     assert encryption == "e6efa580db557dbce254465b1550c0b0898deb7048a398de289230d7dacbfe97"

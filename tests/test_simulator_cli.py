@@ -1,0 +1,172 @@
+"""The ``enos-simulator`` command line and ``make simulator``, run as real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from enos_pulumi.simulator.__main__ import main as cli_main
+from tests.fixtures_simulator import LIST_PATH, SimApi
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_KEY, DEMO_SECRET, DEMO_ORG = "demo-access-key", "demo-secret-key", "o-demo"  # simulator-only values
+TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+@contextmanager
+def running(command: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """A process in a session of its own (so SIGTERM reaches make's child too), stopped at the end."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    os.killpg(proc.pid, signal.SIGTERM)
+    return proc.communicate(timeout=10)
+
+
+def test_cli_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "enos_pulumi.simulator", "--fault", "status=503,op=list,count=1"]
+    with running(command, tmp_path) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("EnOS simulator listening on http://127.0.0.1:")
+        base = line.rsplit(" ", 1)[1]
+        api = SimApi(base, key=DEMO_KEY, secret=DEMO_SECRET)
+        token_body = api.token_body()
+        token = api.post_token(token_body).json()
+        assert token["status"] == 0
+        api._token = token["data"]["accessToken"]
+        assert api.call("GET", LIST_PATH, [("orgId", DEMO_ORG)]).status_code == 503  # the --fault
+        assert api.state("delete", "inv01", "INV.Temp", pipeline="pl-demo-paused", org=DEMO_ORG).json()[
+            "data"
+        ]
+        api.close()
+        _, err = stop(proc)
+    assert proc.returncode == 0
+    token_lines = [ln for ln in err.splitlines() if " token " in ln]
+    assert len(token_lines) == 1
+    assert re.match(
+        f"{TIMESTAMP} POST token /apim-token-service/v2.0/token/get -> 200 code=0 requestId=", token_lines[0]
+    )
+    [delete] = [ln for ln in err.splitlines() if " delete " in ln]
+    assert re.match(
+        f"{TIMESTAMP} POST delete /streaming/v2.0/stage-state org=o-demo pipeline=pl-demo-paused[(]PAUSED[)] "
+        "stage=FixedTimeWindowAggregator_1 -> 200 code=0 requestId=[0-9a-f]{32} pairs=1x1 ",
+        delete,
+    )
+    assert "fault=status" in err and DEMO_KEY in err
+    for secret in (DEMO_SECRET, token["data"]["accessToken"], token_body["encryption"]):
+        assert secret not in err
+
+
+def test_cli_prints_the_export_line_to_paste(tmp_path: Path) -> None:
+    with running(
+        [sys.executable, "-m", "enos_pulumi.simulator", "--quiet", "--auth", "bearer"], tmp_path
+    ) as proc:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        assert proc.stdout.readline().startswith("# ")
+        export = proc.stdout.readline().strip()
+        stop(proc)
+    assert export == (
+        f"export ENOS_API_GATEWAY={base} ENOS_ACCESS_KEY={DEMO_KEY} ENOS_SECRET_KEY={DEMO_SECRET} "
+        f"ENOS_ORG_ID={DEMO_ORG} ENOS_AUTH_SCHEME=bearer"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_simulator_listens_on_the_given_port() -> None:
+    port = free_port()
+    # -o: do not (re)build the venv stamp; PY: the interpreter running these tests.
+    command = ["make", "-s", "-o", ".venv/.installed", "simulator", f"PORT={port}", f"PY={sys.executable}"]
+    with running(command, REPO_ROOT) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"EnOS simulator listening on http://127.0.0.1:{port}"
+        stop(proc)
+
+
+def test_help_describes_the_seed_format_and_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for expected in (
+        "Seed format",
+        "access_key",
+        "secret_key",
+        "{prefix, count, start, width}",
+        "stage instance name",
+        "--token-lifetime S    token lifetime (s) (default: 7200.0)",
+        "(default: 100000)",
+        "--pause-seconds",
+        "apim-signature,bearer,any",
+        "no-effect",
+        "Content-Type: application/json",
+    ):
+        assert expected in text, expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("explode", "unknown fault kind 'explode'"),
+        ("bogus=1", "unknown fault kind 'bogus'"),
+        ("drop=3", "fault 'drop' takes no value"),
+        ("status=1e400", "expected an integer"),
+        ("latency=inf", "finite"),
+    ],
+)
+def test_cli_rejects_a_bad_fault_spec(capsys: pytest.CaptureFixture[str], spec: str, message: str) -> None:
+    assert cli_main(["--fault", spec]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pause-seconds", "nan"], "pause_seconds"),
+        (["--request-timeout", "0"], "request_timeout"),
+        (["--token-lifetime", "-5"], "token_lifetime"),
+    ],
+)
+def test_cli_rejects_unusable_settings(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert cli_main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
+    assert "cannot read seed file" in capsys.readouterr().err
