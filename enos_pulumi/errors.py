@@ -238,7 +238,8 @@ class AuthenticationError(ApiError):
 
     hint = (
         "check enos:accessKey / ENOS_ACCESS_KEY and enos:secretKey / ENOS_SECRET_KEY, "
-        "that this machine's clock is right, and that the application may call this API from here"
+        "enos:authScheme (apim-signature or bearer, as the gateway expects), that this machine's clock "
+        "is right, and that the application may call this API from here"
     )
 
 

@@ -147,7 +147,7 @@ class PauseCoordinator:
         try:
             client.pause_pipeline(org, pid)
         except EnosError as exc:
-            exc.append_to_message(f"Nothing was deleted. {self._undo_pause(client, target, resume)}")
+            exc.append_to_message(f"[Nothing was deleted. {self._undo_pause(client, target, resume)}]")
             raise
         return True
 

@@ -1,0 +1,295 @@
+"""pause_pipeline through the provider's methods: pause -> reset -> resume, its failure rules and one
+shared pause for concurrent resets of a pipeline, against a simulator whose transitions take time."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from enos_pulumi.errors import (
+    DeletionRejectedError,
+    OperationTimeoutError,
+    PipelineLeftPausedError,
+    PipelineNotPausedError,
+)
+from enos_pulumi.provider import StageStateResetProvider
+from tests.fixtures_simulator import (
+    SIM_ACCESS_KEY,
+    SIM_ORG_ID,
+    SIM_PAUSED_PIPELINE,
+    SIM_RUNNING_PIPELINE,
+    SIM_SECRET_KEY,
+    SIM_STAGE,
+)
+from tests.pause_rig import PauseRig
+
+STATE = (["a1", "a2"], ["p1", "p2"])
+
+
+def provider(
+    rig: PauseRig, coordinator: PauseCoordinator | None = None, **fields: Any
+) -> StageStateResetProvider:
+    p = StageStateResetProvider()
+    p._environ = {
+        "ENOS_API_GATEWAY": rig.sim.base_url,
+        "ENOS_ACCESS_KEY": SIM_ACCESS_KEY,
+        "ENOS_SECRET_KEY": SIM_SECRET_KEY,
+    }
+    p._client_factory = lambda _settings: rig.client(**fields)
+    return p
+
+
+def props(p: StageStateResetProvider, **overrides: Any) -> dict[str, Any]:
+    news: dict[str, Any] = {
+        "org_id": SIM_ORG_ID,
+        "pipeline_id": SIM_RUNNING_PIPELINE,
+        "stage_instance_name": SIM_STAGE,
+        "asset_ids": STATE[0],
+        "point_ids": STATE[1],
+        "pause_pipeline": True,
+        "resume_execution_mode": "cluster",
+        "resume_kafka_rate": 1500.0,  # numbers arrive as floats
+        **overrides,
+    }
+    result = p.check({}, news)
+    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
+    return dict(result.inputs)
+
+
+def seed(rig: PauseRig, pipeline: str = SIM_RUNNING_PIPELINE, stage: str = SIM_STAGE) -> None:
+    rig.sim.set_pairs(SIM_ORG_ID, pipeline, stage, *STATE)
+
+
+def assert_no_delete_outside_paused(rig: PauseRig) -> None:
+    deletes = rig.log("delete")
+    assert deletes, "no delete was sent"
+    assert {d["pipeline_status"] for d in deletes} == {"PAUSED"}
+
+
+def actions(rig: PauseRig, pipeline: str = SIM_RUNNING_PIPELINE) -> list[str]:
+    return [t["action"] for t in rig.sim.transitions if t["pipeline_id"] == pipeline]
+
+
+# -- the happy paths ---------------------------------------------------------------------------------------
+
+
+def test_a_running_pipeline_is_paused_reset_and_running_again(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    p = provider(pause_rig)
+    outs = p.create(props(p)).outs
+
+    assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == set()
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    assert actions(pause_rig) == ["pause", "start"]
+    assert_no_delete_outside_paused(pause_rig)
+    (start,) = pause_rig.log("start")
+    assert start["operate_body"] == {"executionMode": 1, "kafkaRate": 1500}
+    assert outs["paused_by_reset"] is True
+    order = [e["operation"] for e in pause_rig.log("pause", "delete", "start")]
+    assert order == ["pause", "delete", "start"]
+
+
+def test_an_already_paused_pipeline_is_reset_and_left_paused(pause_rig: PauseRig) -> None:
+    seed(pause_rig, SIM_PAUSED_PIPELINE)
+    p = provider(pause_rig)
+    outs = p.create(props(p, pipeline_id=SIM_PAUSED_PIPELINE)).outs
+    assert outs["paused_by_reset"] is False
+    assert pause_rig.log("pause", "start") == []
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
+    assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == set()
+
+
+@pytest.mark.parametrize("status", ["STOPPED", "PUBLISHED"])
+def test_a_stopped_or_published_pipeline_is_refused_and_untouched(pause_rig: PauseRig, status: str) -> None:
+    seed(pause_rig)
+    pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, status)
+    p = provider(pause_rig)
+    with pytest.raises(PipelineNotPausedError) as info:
+        p.create(props(p))
+    assert f"is {status}" in str(info.value)
+    assert "pause_pipeline pauses only a RUNNING pipeline" in str(info.value)
+    assert pause_rig.log("pause", "start", "delete") == []
+    assert len(pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE)) == 4
+
+
+# -- the failure rules -------------------------------------------------------------------------------------
+
+
+def test_a_reset_that_fails_after_the_pause_still_resumes_and_says_so(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    pause_rig.sim.answer_data_false(op="delete", count=1)
+    p = provider(pause_rig)
+    with pytest.raises(DeletionRejectedError) as info:
+        p.create(props(p))
+    assert "[the pipeline was resumed: it is RUNNING again]" in str(info.value)
+    assert actions(pause_rig) == ["pause", "start"]
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_start_that_fails_leaves_the_pipeline_paused_and_says_so_with_the_code(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    pause_rig.sim.error_code(61165, op="start")
+    p = provider(pause_rig)
+    with pytest.raises(PipelineLeftPausedError) as info:
+        p.create(props(p))
+    error = info.value
+    (start,) = pause_rig.log("start")
+    assert error.code == 61165 and error.request_id == start["request_id"]
+    text = str(error)
+    assert f"Pipeline {SIM_RUNNING_PIPELINE} (org {SIM_ORG_ID}) is left PAUSED" in text
+    assert "EnOS 61165" in text and start["request_id"] in text
+    assert "the reset succeeded" in text
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
+    assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == set()
+
+
+def test_a_pause_that_never_takes_effect_deletes_nothing(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    pause_rig.sim.no_effect("pause")
+    p = provider(pause_rig, operation_timeout=30.0)
+    with pytest.raises(OperationTimeoutError) as info:
+        p.create(props(p))
+    assert "Nothing was deleted" in str(info.value)
+    assert pause_rig.log("delete", "start") == []
+    assert len(pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE)) == 4
+
+
+def test_a_pause_answered_with_an_error_after_taking_effect_is_undone(pause_rig: PauseRig) -> None:
+    # The first pause request took effect but its answer was lost; the retry is refused (61152: already
+    # PAUSED). Nothing is deleted, and the pipeline, which did reach PAUSED, is started again.
+    seed(pause_rig)
+    pause_rig.sim.configure(pause_seconds=0.0)
+    pause_rig.sim.error_code(61152, op="pause", count=1)
+    p = provider(pause_rig)
+    client = pause_rig.client()
+
+    calls = {"n": 0}
+    real_status = client.pipeline_status
+
+    def status_then_paused(org: str, pid: str) -> str | None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the failed pause: EnOS had paused it after all
+            pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "PAUSED")
+        return real_status(org, pid)
+
+    client.pipeline_status = status_then_paused  # type: ignore[method-assign]
+    p._client_factory = lambda _settings: client
+    with pytest.raises(Exception) as info:
+        p.create(props(p))
+    assert "Nothing was deleted" in str(info.value)
+    assert "had reached PAUSED and was started again" in str(info.value)
+    assert pause_rig.log("delete") == []
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+# -- one shared pause --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resets", [2, 4])
+def test_concurrent_resets_of_one_pipeline_share_one_pause(pause_rig: PauseRig, resets: int) -> None:
+    stages = [f"FixedTimeWindowAggregator_{i}" for i in range(resets)]
+    for stage in stages:
+        seed(pause_rig, stage=stage)
+    p = provider(pause_rig)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(stage: str) -> None:
+        try:
+            results.append(p.create(props(p, stage_instance_name=stage)).outs)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(stage,)) for stage in stages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert actions(pause_rig) == ["pause", "start"]
+    assert_no_delete_outside_paused(pause_rig)
+    assert all(out["paused_by_reset"] for out in results)
+    start_time = pause_rig.log("start")[0]["time"]
+    assert all(d["time"] < start_time for d in pause_rig.log("delete"))
+    for stage in stages:
+        assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, stage) == set()
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_reset_without_pause_pipeline_joins_a_pause_in_progress(pause_rig: PauseRig) -> None:
+    # It must not be resumed from under: the start waits for it.
+    seed(pause_rig, stage="FixedTimeWindowAggregator_A")
+    seed(pause_rig, stage="FixedTimeWindowAggregator_B")
+    p = provider(pause_rig)
+    outs: list[Any] = []
+    leader = threading.Thread(
+        target=lambda: outs.append(p.create(props(p, stage_instance_name="FixedTimeWindowAggregator_A")).outs)
+    )
+    leader.start()
+    follower_props = props(
+        p, stage_instance_name="FixedTimeWindowAggregator_B", pause_pipeline=False, resume_execution_mode=None
+    )
+    follower = threading.Thread(target=lambda: outs.append(p.create(follower_props).outs))
+    follower.start()
+    leader.join(30)
+    follower.join(30)
+    assert len(outs) == 2
+    assert actions(pause_rig) == ["pause", "start"]
+    assert_no_delete_outside_paused(pause_rig)
+
+
+# -- inputs ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "prop", "reason"),
+    [
+        ({"resume_execution_mode": None}, "resume_execution_mode", "is required when pause_pipeline is true"),
+        ({"resume_execution_mode": "turbo"}, "resume_execution_mode", "must be 'standalone' or 'cluster'"),
+        ({"resume_kafka_rate": 0}, "resume_kafka_rate", "whole number of records per second"),
+        ({"resume_kafka_rate": 2.5}, "resume_kafka_rate", "whole number"),
+        ({"resume_kafka_rate": True}, "resume_kafka_rate", "whole number"),
+        ({"resume_resource_config": ["cpu"]}, "resume_resource_config", "must be a mapping"),
+        ({"pause_pipeline": "yes"}, "pause_pipeline", "must be true or false"),
+    ],
+)
+def test_bad_pause_inputs_are_check_failures_naming_the_input(
+    overrides: dict[str, Any], prop: str, reason: str
+) -> None:
+    news = {
+        "org_id": SIM_ORG_ID,
+        "pipeline_id": SIM_RUNNING_PIPELINE,
+        "stage_instance_name": SIM_STAGE,
+        "asset_ids": ["a1"],
+        "point_ids": ["p1"],
+        "pause_pipeline": True,
+        "resume_execution_mode": "standalone",
+        **overrides,
+    }
+    failures = StageStateResetProvider().check({}, news).failures
+    assert [(f.property, reason in f.reason) for f in failures] == [(prop, True)]
+
+
+def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
+    p = StageStateResetProvider()
+    base = {
+        "org_id": SIM_ORG_ID,
+        "pipeline_id": SIM_RUNNING_PIPELINE,
+        "stage_instance_name": SIM_STAGE,
+        "asset_ids": ["a1"],
+        "point_ids": ["p1"],
+    }
+    checked = p.check({}, {**base, "pause_pipeline": True, "resume_execution_mode": " Cluster ",
+                           "resume_resource_config": {"cpu": 2.0, "nested": {"n": [1.0, 1.5]}}}).inputs  # fmt: skip
+    assert checked["resume_execution_mode"] == "cluster"
+    assert checked["resume_kafka_rate"] == 1000
+    assert checked["resume_resource_config"] == {"cpu": 2, "nested": {"n": [1, 1.5]}}
+    from enos_pulumi.ids import ids_hash
+
+    olds = {"org_id": SIM_ORG_ID, "pipeline_id": SIM_RUNNING_PIPELINE, "stage_instance_name": SIM_STAGE,
+            "ids_hash": ids_hash(["a1"], ["p1"]), "trigger": None}  # fmt: skip
+    plain = p.check({}, base).inputs
+    assert p.diff("id", olds, plain).changes is False
+    assert p.diff("id", olds, checked).changes is False

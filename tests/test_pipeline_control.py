@@ -1,0 +1,101 @@
+"""Pausing and starting pipelines through the client, against a simulator whose transitions take time."""
+
+from __future__ import annotations
+
+import pytest
+
+from enos_pulumi.errors import AuthenticationError, OperationTimeoutError, PipelineStatusError
+from enos_pulumi.model import StageTarget
+from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE, SIM_STAGE
+from tests.pause_rig import PauseRig
+
+
+def test_a_pause_waits_until_list_pipelines_says_paused(pause_rig: PauseRig) -> None:
+    client = pause_rig.client()
+    request_id = client.pause_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE)
+
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
+    (transition,) = pause_rig.sim.transitions
+    assert (transition["action"], transition["from"], transition["to"]) == ("pause", "RUNNING", "PAUSED")
+    assert transition["request_id"] == request_id
+    # It kept polling while the simulator still listed RUNNING (5 s of simulated time).
+    assert sum(pause_rig.time.sleeps) >= 5.0
+    waits = [e for e in pause_rig.events if e.operation == "Wait for pipeline status"]
+    assert waits[0].outcome == "waiting" and "RUNNING, want PAUSED" in waits[0].detail
+    assert waits[-1].outcome == "reached"
+    lines = [e.describe() for e in pause_rig.events]
+    assert any(line.startswith("enos: Operate Pipeline (pause) pipeline pl-running | ok") for line in lines)
+
+
+def test_a_start_sends_its_body_and_waits_until_running(pause_rig: PauseRig) -> None:
+    client = pause_rig.client()
+    client.start_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "cluster", 2500, {"cpu": 2, "memory": "4G"})
+
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "RUNNING"
+    (start,) = [e for e in pause_rig.log("start")]
+    assert start["operate_body"] == {
+        "executionMode": 1,
+        "kafkaRate": 2500,
+        "resourceConfig": {"cpu": 2, "memory": "4G"},
+    }
+    assert sum(pause_rig.time.sleeps) >= 3.0
+
+
+def test_another_start_in_progress_is_asked_again(pause_rig: PauseRig) -> None:
+    pause_rig.sim.error_code(61121, op="start", count=2)
+    pause_rig.client().start_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "standalone", 1000)
+    starts = pause_rig.log("start")
+    assert [e["code"] for e in starts] == [61121, 61121, 0]
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "RUNNING"
+
+
+def test_an_illegal_start_is_not_retried(pause_rig: PauseRig) -> None:
+    with pytest.raises(PipelineStatusError) as info:
+        pause_rig.client().start_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "standalone", 1000)
+    assert info.value.code == 61165
+    assert len(pause_rig.log("start")) == 1
+
+
+def test_a_pause_that_never_takes_effect_ends_at_the_operation_timeout(pause_rig: PauseRig) -> None:
+    pause_rig.sim.no_effect("pause")
+    client = pause_rig.client(operation_timeout=60.0)
+    with pytest.raises(OperationTimeoutError) as info:
+        client.pause_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE)
+    text = str(info.value)
+    assert "60 s (enos:operationTimeoutSeconds)" in text
+    assert "still RUNNING, not PAUSED" in text
+    assert 60.0 <= pause_rig.time.offset <= 61.0
+
+
+def test_a_wait_ends_at_once_on_a_status_it_cannot_leave(pause_rig: PauseRig) -> None:
+    pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "STOPPED")
+    with pytest.raises(PipelineStatusError, match="became STOPPED while waiting for PAUSED"):
+        pause_rig.client().wait_for_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "PAUSED")
+    assert pause_rig.time.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("sim_auth", "client_auth"), [("bearer", "bearer"), ("any", "bearer"), ("any", "apim-signature")]
+)
+def test_both_auth_schemes_end_to_end(sim_auth: str, client_auth: str) -> None:
+    rig = PauseRig(auth=sim_auth)
+    try:
+        rig.sim.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a1"], ["p1"])
+        target = StageTarget(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE)
+        rig.client(auth_scheme=client_auth).delete_stage_state(target, ["a1"], ["p1"])
+        assert rig.sim.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == set()
+        assert rig.log("delete")[0]["auth"] == client_auth
+    finally:
+        rig.close()
+
+
+def test_a_signature_client_is_refused_by_a_bearer_only_gateway() -> None:
+    rig = PauseRig(auth="bearer")
+    try:
+        target = StageTarget(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE)
+        with pytest.raises(AuthenticationError) as info:
+            rig.client(retry_deadline=0).delete_stage_state(target, ["a1"], ["p1"])
+        assert info.value.http_status == 401
+        assert "enos:authScheme" in str(info.value)
+    finally:
+        rig.close()
