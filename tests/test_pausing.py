@@ -28,9 +28,7 @@ from tests.pause_rig import PauseRig
 STATE = (["a1", "a2"], ["p1", "p2"])
 
 
-def provider(
-    rig: PauseRig, coordinator: PauseCoordinator | None = None, **fields: Any
-) -> StageStateResetProvider:
+def provider(rig: PauseRig, **fields: Any) -> StageStateResetProvider:
     p = StageStateResetProvider()
     p._environ = {
         "ENOS_API_GATEWAY": rig.sim.base_url,
@@ -281,8 +279,14 @@ def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
         "asset_ids": ["a1"],
         "point_ids": ["p1"],
     }
-    checked = p.check({}, {**base, "pause_pipeline": True, "resume_execution_mode": " Cluster ",
-                           "resume_resource_config": {"cpu": 2.0, "nested": {"n": [1.0, 1.5]}}}).inputs  # fmt: skip
+    config = {"cpu": 2.0, "nested": {"n": [1.0, 1.5]}}
+    news = {
+        **base,
+        "pause_pipeline": True,
+        "resume_execution_mode": " Cluster ",
+        "resume_resource_config": config,
+    }
+    checked = p.check({}, news).inputs
     assert checked["resume_execution_mode"] == "cluster"
     assert checked["resume_kafka_rate"] == 1000
     assert checked["resume_resource_config"] == {"cpu": 2, "nested": {"n": [1, 1.5]}}
