@@ -1,7 +1,10 @@
-"""TLS failures over real sockets: a certificate that does not verify is final, a cut handshake is not."""
+"""TLS over real sockets: a certificate that does not verify is final (with advice), a cut handshake is
+not, and enos:caBundle (or REQUESTS_CA_BUNDLE) trusts a self-signed gateway: the simulator behind TLS."""
 
 from __future__ import annotations
 
+import contextlib
+import select
 import shutil
 import socket
 import ssl
@@ -16,8 +19,16 @@ from enos_pulumi import auth
 from enos_pulumi.client import EnosClient, SessionPool, StageTarget
 from enos_pulumi.errors import TransportError
 from enos_pulumi.retry import Backoff, RetryPolicy
-from enos_pulumi.settings import Settings
+from enos_pulumi.settings import Settings, resolve_settings
+from enos_pulumi.simulator import Simulator
 from tests.fakes import FakeTime
+from tests.fixtures_simulator import (
+    SIM_ACCESS_KEY,
+    SIM_ORG_ID,
+    SIM_PAUSED_PIPELINE,
+    SIM_SECRET_KEY,
+    SIM_STAGE,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -113,3 +124,101 @@ def test_a_handshake_cut_short_is_retried_until_the_deadline(cutting_server: Ser
     assert info.value.retryable is True
     assert "gave up after" in str(info.value)
     assert cutting_server.connections == len(fake.sleeps) + 1 > 1
+
+
+# -- trusting a corporate or self-signed CA: the simulator behind TLS ------------------------------------
+
+
+class TlsFront:
+    """TLS in front of a plain simulator, as a gateway with a self-signed certificate: bytes both ways."""
+
+    def __init__(self, backend_port: int, cert: Path, key: Path) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.backend_port = backend_port
+        self.server = Server(self._relay)
+
+    def _relay(self, conn: socket.socket) -> None:
+        try:
+            front = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
+        back = socket.create_connection(("127.0.0.1", self.backend_port))
+        # One thread for both directions: an SSL socket must not be read and written from two threads.
+        try:
+            while True:
+                readable, _, _ = select.select([front, back], [], [], 10)
+                if not readable:
+                    break
+                if front in readable or front.pending():
+                    data = front.recv(65536)
+                    if not data:
+                        break
+                    back.sendall(data)
+                if back in readable:
+                    data = back.recv(65536)
+                    if not data:
+                        break
+                    front.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (front, back):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+@pytest.fixture
+def tls_simulator(self_signed: tuple[Path, Path], simulator: Simulator) -> Iterator[tuple[str, Path]]:
+    front = TlsFront(simulator.port, *self_signed)
+    yield f"https://localhost:{front.server.port}", self_signed[0]
+    front.server.close()
+
+
+def reset_through(gateway: str, environ: dict[str, str], sim: Simulator) -> None:
+    settings = resolve_settings(
+        None,
+        None,
+        {
+            "ENOS_API_GATEWAY": gateway,
+            "ENOS_ACCESS_KEY": SIM_ACCESS_KEY,
+            "ENOS_SECRET_KEY": SIM_SECRET_KEY,
+            **environ,
+        },
+    )
+    sim.set_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, ["a1"], ["p1"])
+    client = EnosClient(
+        settings, retry=RetryPolicy(deadline=0), tokens=auth.TokenCache(), sessions=SessionPool()
+    )
+    client.delete_stage_state(StageTarget(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE), ["a1"], ["p1"])
+    assert sim.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == set()
+
+
+def test_a_self_signed_gateway_is_refused_with_advice_to_set_the_ca_bundle(
+    tls_simulator: tuple[str, Path], simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    gateway, _ = tls_simulator
+    with pytest.raises(TransportError) as info:
+        reset_through(gateway, {}, simulator)
+    assert "TLS certificate verify failed for localhost (self-signed certificate)" in str(info.value)
+    assert "set enos:caBundle / ENOS_CA_BUNDLE to its PEM file" in str(info.value)
+
+
+def test_enos_ca_bundle_trusts_the_gateway(
+    tls_simulator: tuple[str, Path], simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    gateway, cert = tls_simulator
+    reset_through(gateway, {"ENOS_CA_BUNDLE": str(cert)}, simulator)
+    assert [e["operation"] for e in simulator.requests] == ["token", "delete"]
+
+
+def test_requests_ca_bundle_is_honoured_too(
+    tls_simulator: tuple[str, Path], simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway, cert = tls_simulator
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    reset_through(gateway, {}, simulator)
