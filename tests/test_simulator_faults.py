@@ -166,6 +166,14 @@ def test_parse_fault(spec: str, expected: Fault) -> None:
         "drop,op=nope",
         "drop,count=0",
         "drop,x",
+        "bogus=1",
+        "status=1e400",
+        "status=²",
+        "latency=inf",
+        "latency=nan",
+        "drop,count=1e400",
+        "drop,count=1.5",
+        "status,retry-after=inf",
     ],
 )
 def test_parse_fault_rejects_bad_specs(spec: str) -> None:

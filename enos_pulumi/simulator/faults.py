@@ -37,7 +37,8 @@ class Fault:
     (``code 0, data false``, nothing done), ``expire`` (expire every token, so the request gets the 1203 401),
     ``html`` (HTTP ``status`` with an HTML page), ``code`` (HTTP 200 envelope with EnOS ``code``),
     ``no-effect`` (Operate Pipeline answers ``code 0`` but the status never changes: a pause that never
-    takes effect).
+    takes effect; the transition is still checked, so an illegal one is refused as usual). A fault's
+    ``count`` goes down with every matching request it meets, whatever the answer.
     """
 
     kind: str
