@@ -22,8 +22,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from enos_pulumi import ConfigurationError, StageStateReset
-from enos_pulumi.hostdriver import TYPE_TOKEN, capture_program, serialize_provider
 from enos_pulumi.provider import StageStateResetProvider
+from enos_pulumi.testing import TYPE_TOKEN, capture_program, reset_pulumi_runtime, serialize_provider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "examples" / "pipeline-release"
@@ -64,10 +64,7 @@ class Capture(pulumi.runtime.Mocks):
 
 
 def _restore_runtime() -> None:
-    runtime_config.set_all_config({}, [])
-    runtime_settings.reset_options(
-        project="project", stack="stack", root_directory="root_directory", organization="organization"
-    )
+    reset_pulumi_runtime()
 
 
 @pytest.fixture
@@ -111,7 +108,7 @@ def _register_and_read_outputs(capture: Capture) -> Any:
 
     def check(values: list[Any]) -> None:
         assert values[: len(FAKE_OUTPUTS)] == list(FAKE_OUTPUTS.values())
-        assert values[-2:] == [3.0, "o-explicit"]
+        assert values[-2:] == ["3", "o-explicit"]
 
     return pulumi.Output.all(*outputs).apply(check)
 
@@ -126,7 +123,7 @@ def test_type_token_inputs_and_output_attributes(mocks: Capture) -> None:
     assert inputs["stage_instance_name"] == "FixedTimeWindowAggregator_1"
     assert inputs["asset_ids"] == ["inv01", "inv02"]
     assert inputs["point_ids"] == "INV.Temp"
-    assert inputs["trigger"] == 3.0  # numbers travel as floats; the provider normalizes them
+    assert inputs["trigger"] == "3"  # an integer travels as decimal text (as a float it loses digits)
     assert (inputs["require_paused"], inputs["verify"]) == (True, False)
 
 

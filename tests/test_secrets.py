@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import dill
 import pytest
 
-from enos_pulumi.hostdriver import HostError
 from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import HostError
 from tests.fixtures_simulator import (
     SIM_ORG_ID,
     SIM_OTHER_PIPELINE,
@@ -142,7 +142,7 @@ def test_no_secret_in_inputs_outputs_provider_progress_or_errors(
     updated = engine.up("leak", h.inputs(verify=True, asset_ids=["a1", "a2", "a3"], trigger="t2"))
     assert updated.op == "update"
     texts["outputs"] = repr(created.outputs) + repr(updated.outputs)
-    texts["refreshed outputs"] = repr(engine.refresh("leak"))
+    texts["refreshed outputs"] = repr(engine.refresh("leak").outputs)
     assert engine.preview("leak", h.inputs(asset_ids=["a9"])).op == "update"
     texts["decoded __provider"] = decoded_provider(updated.outputs["__provider"])
 
