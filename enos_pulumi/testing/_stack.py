@@ -89,6 +89,8 @@ class ProgramStack:
         #: Replaced resources whose Delete has not run yet (the update failed before it).
         self.pending_deletes: list[tuple[str, ResourceState]] = []
         self.exports: dict[str, Any] = {}
+        #: What the provider host printed during the last command (also when it raised).
+        self.last_host_output = ""
         self._lock = threading.Lock()
 
     # -- the commands ----------------------------------------------------------------------------------
@@ -112,7 +114,7 @@ class ProgramStack:
                 result.warnings += engine.pending_warnings()
             for name in list(self.state):
                 result.steps[name] = engine.refresh(name)
-            result.host_output = host.stderr
+        result.host_output = host.stderr  # complete once the host has stopped
         return result
 
     def destroy(self) -> UpdateResult:
@@ -128,7 +130,7 @@ class ProgramStack:
                 result.steps[name] = Step(name, "delete")
             self.others.clear()
             self.exports = {}
-            result.host_output = host.stderr
+        result.host_output = host.stderr
         return result
 
     # -- machinery -------------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ class ProgramStack:
             state=self.state,
             pending_creates=self.pending_creates,
         )
-        return _Session(host, engine)
+        return _Session(host, engine, self)
 
     def _run(self, command: str, replace: set[str], interrupt: threading.Event | None) -> UpdateResult:
         preview = command == "preview"
@@ -226,7 +228,7 @@ class ProgramStack:
             result.secret_outputs = frozenset(
                 key for key, value in exports.items() if contains_secrets(value)
             )
-            result.host_output = host.stderr
+        result.host_output = host.stderr
         return result
 
     def _other(
@@ -254,5 +256,9 @@ class _Session:
     def __enter__(self) -> tuple[ProviderHost, Engine]:
         return self.host, self.engine
 
+    stack: ProgramStack
+
     def __exit__(self, *exc: object) -> None:
         self.host.stop()
+        # Kept on the stack too, for a command that raised: what `pulumi up` would have shown.
+        self.stack.last_host_output = self.host.stderr

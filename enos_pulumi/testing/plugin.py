@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def enos_simulator() -> Iterator[Simulator]:
+    """A started local EnOS simulator with the default seed (app demo-access-key, org o-demo, pipelines
+    pl-demo-paused and pl-demo-running); stopped after the test."""
     from ._simulator import start_simulator
 
     simulator = start_simulator()
@@ -33,6 +35,8 @@ def enos_simulator() -> Iterator[Simulator]:
 
 @pytest.fixture
 def enos_stack(enos_simulator: Simulator) -> Callable[..., ProgramStack]:
+    """``enos_stack(program_dir, config=..., secret_config=..., stack="test")``: a ProgramStack of that
+    Pulumi program whose provider talks to ``enos_simulator``."""
     from ._simulator import simulator_stack
 
     def make(program_dir: str | Path, **options: Any) -> ProgramStack:
