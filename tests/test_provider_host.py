@@ -22,6 +22,7 @@ from enos_pulumi.ids import ids_hash
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import UNKNOWN, CheckFailedError, HostError
 from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
+from tests.host_errors import assert_raised
 
 if TYPE_CHECKING:
     from tests.host_fixtures import HostedProvider, HostFactory
@@ -330,7 +331,7 @@ def test_a_running_pipeline_fails_the_up_clearly_and_records_nothing(
     with pytest.raises(HostError) as info:
         up(hosted, "running", stage, pipeline_id=SIM_RUNNING_PIPELINE)
     assert info.value.method == "Create"
-    assert "PipelineNotPausedError" in info.value.details
+    assert_raised(info.value.details, "PipelineNotPausedError")
     assert f"pipeline {SIM_RUNNING_PIPELINE} is RUNNING" in info.value.details
     assert calls(sim) == [LIST]
     assert "running" not in hosted.engine.state
@@ -376,7 +377,7 @@ def test_a_failure_mid_batch_fails_the_up_and_the_next_up_retries(
     with pytest.raises(HostError) as info:
         h.engine.up("midbatch", changed)
     details = info.value.details
-    assert "DeletionRejectedError" in details
+    assert_raised(details, "DeletionRejectedError")
     assert "data: false" in details
     assert "1 of 3 requests had succeeded" in details
     assert "running pulumi up again retries" in details

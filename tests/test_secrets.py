@@ -28,6 +28,7 @@ from tests.fixtures_simulator import (
     SIM_RUNNING_PIPELINE,
     SIM_STAGE,
 )
+from tests.host_errors import assert_raised
 
 if TYPE_CHECKING:
     from tests.host_fixtures import HostedProvider, HostFactory
@@ -182,7 +183,7 @@ def test_no_secret_in_an_authentication_failure(
     with pytest.raises(HostError) as info:
         h.engine.up("wrong-secret", h.inputs())
     details = info.value.details
-    assert "AuthenticationError" in details
+    assert_raised(details, "AuthenticationError")
     assert "1003" in details  # the token service refused the encryption
     assert "enos:secretKey" in details and "ENOS_SECRET_KEY" in details  # says what to check
     assert [e["operation"] for e in sim.requests] == ["token"]

@@ -58,6 +58,33 @@ def _duration(text: str) -> float:
     return total
 
 
+class _QuietAboutRaised:
+    """Event loop exception handler: an error ``run_program`` raises to its caller is not logged again as
+    "Task exception was never retrieved" when older SDKs drop the futures that carried it."""
+
+    def __init__(self, previous: Any) -> None:
+        self.previous = previous
+
+    def __call__(self, loop: Any, context: dict[str, Any]) -> None:
+        from ._engine import CheckFailedError, Interrupted
+        from ._host import HostError
+
+        if isinstance(context.get("exception"), (HostError, CheckFailedError, Interrupted)):
+            return
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+def _quiet_loop() -> None:
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
+    if not isinstance(loop.get_exception_handler(), _QuietAboutRaised):
+        loop.set_exception_handler(_QuietAboutRaised(loop.get_exception_handler()))
+
+
 def reset_pulumi_runtime() -> None:
     """Leave no mocks, config or root stack behind for whatever runs next in this process."""
     from pulumi.runtime import config as runtime_config
@@ -99,6 +126,7 @@ def run_program(
     secrets = [key if ":" in key else f"{project}:{key}" for key in secret_keys]
     exports: dict[str, Any] = {}
     with _RUN_LOCK:
+        _quiet_loop()
         try:
             reset_pulumi_runtime()
             runtime_config.set_all_config(strings, secrets)
