@@ -186,8 +186,8 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
                 f"   -> reset {len(gone)} asset/point pairs in {len(sent)} request(s); other state untouched."
             )
             say(
-                "   -> the Get Stage State line is the program's verify=True: after deleting, the provider\n"
-                "      read the state of those pairs back and found none left (it fails the up if any remain)."
+                "   -> the Get Stage State line is the program's verify=True: after deleting, the\n"
+                "      provider read those pairs back and found no state left (any left fails the up)."
             )
             show_outputs(outputs, sent)
             tokens = sim.tokens_issued
@@ -213,7 +213,7 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             pairs = sum(int(r.get("asset_count") or 0) * int(r.get("point_count") or 0) for r in sent)
             expect(pairs == 3 * len(POINTS), f"expected {3 * len(POINTS)} pairs reset again, got {pairs}")
             say(f"   -> reset {pairs} pairs in {len(sent)} request(s).")
-            expect(sim.tokens_issued == tokens + 1, "this up's new provider process should fetch its own token")
+            expect(sim.tokens_issued == tokens + 1, "this up's new provider should fetch its own token")
             say("   -> a new provider process for this `pulumi up`, so a token of its own (as with the CLI).")
             show_outputs(outputs, sent)
 
