@@ -27,8 +27,8 @@ MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 
 
 class HostError(Exception):
-    """A gRPC call to the host failed; ``details`` is what the user would read (with pulumi >= 3.146 the
-    provider's traceback, before that the exception's text)."""
+    """A gRPC call to the host failed; ``details`` is what the user would read (the provider's traceback
+    with recent pulumi SDKs, ``Exception calling application: <text>`` with older ones such as 3.139)."""
 
     def __init__(self, method: str, details: str, code: str = "UNKNOWN") -> None:
         super().__init__(f"{method} failed in the provider host:\n{details}")
