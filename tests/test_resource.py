@@ -389,3 +389,52 @@ def test_a_blank_secret_org_id_config_falls_back_to_the_environment(
     monkeypatch.setenv("ENOS_ORG_ID", "o-env")
     _register_with()
     assert mocks.registered["reset"][1]["org_id"] == "o-env"
+
+
+# -- end to end: program -> engine -> Pulumi's provider host -> simulator --------------------------------
+
+END_TO_END = """
+import pulumi
+from enos_pulumi import StageStateReset
+
+config = pulumi.Config()
+reset = StageStateReset(
+    "window",
+    pipeline_id="pl-demo-paused",
+    stage_instance_name="FixedTimeWindowAggregator_1",
+    asset_ids=config.require_object("assets"),
+    point_ids=["INV.Temp"],
+    trigger=int(config.require("release")),
+)
+pulumi.export("trigger", reset.trigger)
+"""
+
+
+def _program(directory: Path) -> Path:
+    (directory / "__main__.py").write_text(END_TO_END)
+    (directory / "Pulumi.yaml").write_text("name: resource-e2e\nruntime: python\n")
+    return directory
+
+
+def test_integer_triggers_beyond_2_53_reset_when_they_change(enos_stack: Any, tmp_path: Path) -> None:
+    stack = enos_stack(_program(tmp_path), config={"assets": ["inv01"], "release": "20261130123456789"})
+    assert stack.up().ops == {"window": "create"}
+    stack.config["release"] = "20261130123456791"  # the same double as ...789
+    result = stack.up()
+    assert result.ops == {"window": "update"}
+    assert result.outputs["trigger"] == "20261130123456791"
+    assert stack.up().ops == {"window": "same"}
+
+
+def test_a_big_id_list_reaches_the_engine_as_one_string_and_resets(
+    enos_stack: Any, enos_simulator: Any, tmp_path: Path
+) -> None:
+    assets = [f"inv{i:05d}" for i in range(LIST_FORM_MAX_IDS + 1)]
+    enos_simulator.set_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1", assets, ["INV.Temp"])
+    stack = enos_stack(_program(tmp_path), config={"assets": list(reversed(assets)), "release": "1"})
+    assert stack.up().ops == {"window": "create"}
+    assert stack.state["window"].inputs["asset_ids"] == ",".join(assets)  # joined, then canonical
+    left = enos_simulator.stage_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1")
+    assert left.isdisjoint((asset, "INV.Temp") for asset in assets)
+    stack.config["assets"] = assets  # another order, same set: nothing to do
+    assert stack.up().ops == {"window": "same"}
