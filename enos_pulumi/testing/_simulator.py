@@ -59,11 +59,9 @@ def simulator_stack(
     """A :class:`ProgramStack` of ``program_dir`` whose provider talks to ``simulator``; ``config`` and
     ``secret_config`` add to (or override) the connection settings."""
     base, secrets = simulator_config(simulator)
-    env = options.pop("env", None)
     return ProgramStack(
         program_dir,
         config={**base, **(config or {})},
         secret_config={**secrets, **(secret_config or {})},
-        env=env,
         **options,
     )
