@@ -7,7 +7,12 @@ STAMP := $(VENV)/.installed
 PORT ?= 0
 SIMULATOR_ARGS ?=
 
-.PHONY: test lint typecheck unit demo bench simulator clean
+# The lowest pulumi pyproject.toml allows: `make test-compat` runs the suite against it in its own venv.
+COMPAT_VENV ?= .venv-compat
+PULUMI_FLOOR := $(shell sed -n 's/.*"pulumi>=\([0-9.]*\).*/\1/p' pyproject.toml)
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+
+.PHONY: test test-compat lint typecheck unit demo bench simulator clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +21,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: lint typecheck unit
+
+$(COMPAT_STAMP): pyproject.toml
+	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' 'pulumi==$(PULUMI_FLOOR)'
+	touch $(COMPAT_STAMP)
+
+# A declared dependency range is a tested range: the whole suite (the provider host tests included) on
+# the oldest pulumi SDK we allow.
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python -c "from importlib.metadata import version as v; \
+		assert v('pulumi').startswith('$(PULUMI_FLOOR).'), v('pulumi'); print('pulumi', v('pulumi'))"
+	$(COMPAT_VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -37,7 +55,7 @@ simulator: $(STAMP)
 	$(PY) -m enos_pulumi.simulator --port $(PORT) $(SIMULATOR_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info dist
+	rm -rf $(VENV) $(COMPAT_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info dist
 
 # Release artifacts: sdist and wheel into dist/, metadata checked. .ci/dist-check also runs the sdist's
 # own tests against the installed wheel. A stale *.egg-info/SOURCES.txt would put files that MANIFEST.in

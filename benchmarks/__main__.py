@@ -18,6 +18,7 @@ from typing import Any
 from .bench_host import figure_a_grpc, figure_e, figure_f
 from .bench_http import figure_b, figure_c
 from .bench_ids import figure_a, figure_d
+from .bench_program import figure_g
 from .common import Result, log
 
 Figure = Callable[[bool], list[Result]]
@@ -31,6 +32,7 @@ FIGURES: list[tuple[str, str, Figure]] = [
     ("d", "peak memory for 1,000,000 IDs", figure_d),
     ("e", "state footprint per resource", figure_e),
     ("f", "tokens and connections for 50 resets in one host", figure_f),
+    ("g", "registering 1,000,000 IDs in a program", figure_g),
 ]
 
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enos_pulumi.hostdriver import MiniEngine, ProviderHost, secret, serialize_provider
 from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import Engine, ProviderHost, secret, serialize_provider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "bench-access-key"
@@ -286,28 +286,10 @@ def enos_environment(gateway: str, extra: Mapping[str, str] | None = None) -> It
 # -- Pulumi's provider host -----------------------------------------------------------------------------
 
 
-class BenchHost(ProviderHost):
-    """:class:`ProviderHost` that also hands out a raw stub, to time RPCs without the driver's own
-    Python-side (de)serialization."""
-
-    def start(self) -> BenchHost:
-        try:
-            super().start()
-        except BaseException:
-            self.stop()  # a host process that started but did not answer must not outlive us
-            raise
-        return self
-
-    def stub(self) -> Any:
-        from pulumi.runtime.proto import provider_pb2_grpc
-
-        return provider_pb2_grpc.ResourceProviderStub(self._channel)
-
-
 @dataclass
 class Hosted:
-    host: BenchHost
-    engine: MiniEngine
+    host: ProviderHost
+    engine: Engine
     provider: str  # the __provider string
     workdir: str  # the scratch "program directory" the host runs in
 
@@ -322,7 +304,7 @@ def start_host(gateway: str, settings: Mapping[str, Any] | None = None) -> Hoste
     env["PULUMI_PROJECT"] = PROJECT
     workdir = tempfile.mkdtemp(prefix="enos-bench-")
     try:
-        host = BenchHost(cwd=workdir, env=env).start()
+        host = ProviderHost(cwd=workdir, env=env).start()
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -340,7 +322,7 @@ def start_host(gateway: str, settings: Mapping[str, Any] | None = None) -> Hoste
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     provider = serialize_provider(StageStateResetProvider())
-    return Hosted(host, MiniEngine(host, project=PROJECT), provider, workdir)
+    return Hosted(host, Engine(host, project=PROJECT), provider, workdir)
 
 
 def to_struct(props: Mapping[str, Any]) -> Any:

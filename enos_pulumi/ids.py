@@ -24,6 +24,7 @@ __all__ = [
     "JoinedIds",
     "Tiling",
     "canonical_ids",
+    "describe_value",
     "ids_hash",
     "ids_hash_joined",
     "join_range",
@@ -31,6 +32,26 @@ __all__ = [
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def describe_value(value: Any) -> str:
+    """A value as a user wrote it, for error text: Pulumi delivers every number as a float, so a 5 in
+    the program arrives as 5.0 and is described as "number 5"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return f"number {int(value)}"
+    if isinstance(value, (int, float)):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return type(value).__name__
 
 
 def _first_non_string(items: Sequence[Any]) -> tuple[int, Any]:
@@ -52,13 +73,13 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
             index, bad = _first_non_string(value)
             raise InvalidIdsError(
                 input_name,
-                f"item {index} is {type(bad).__name__} {bad!r}; every ID must be a string",
+                f"item {index} is {describe_value(bad)}; every ID must be a string",
             ) from None
         count = len(value)
     else:
         raise InvalidIdsError(
             input_name,
-            f"expected a list of ID strings or one comma-separated string, got {type(value).__name__}",
+            f"expected a list of ID strings or one comma-separated string, got {describe_value(value)}",
         )
     if count == 0:
         raise InvalidIdsError(input_name, "is empty; give at least one ID")

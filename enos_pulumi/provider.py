@@ -31,7 +31,7 @@ from pulumi.output import Unknown
 
 from .client import EnosClient, RequestEvent, ResetReport, StageTarget
 from .errors import InvalidIdsError, PipelineNotListedError, PipelineNotPausedError, StateRemainsError
-from .ids import JoinedIds, canonical_ids, ids_hash_joined
+from .ids import JoinedIds, canonical_ids, describe_value, ids_hash_joined
 from .pause_inputs import check_pause_inputs, resume_of
 from .pausing import COORDINATOR
 from .settings import SETTINGS_KEYS, Settings, resolve_settings
@@ -63,19 +63,22 @@ def _is_unknown(value: Any) -> bool:
 def normalize_trigger(value: Any) -> str | None:
     """Triggers compare as text: 3, 3.0 and "3" are the same trigger; None and "" mean no trigger.
 
-    Numbers reach the provider as floats, so whole numbers are written without ".0".
+    Numbers reach the provider as floats (exact only up to 2**53), so the resource sends an integer as
+    its decimal text; a whole float is written without ".0".
     """
     if value is None:
         return None
     if isinstance(value, bool):
-        raise TypeError("trigger must be a string or a number, not a boolean")
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise TypeError("trigger must be a finite number")
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
+        raise TypeError("a trigger must be a string or a number, not a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"a trigger must be a finite number, got {value!r}")
+        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, str):
         return value if value.strip() else None
-    raise TypeError(f"trigger must be a string or a number, got {type(value).__name__}")
+    raise TypeError(f"a trigger must be a string or a number, got {describe_value(value)}")
 
 
 def _joined(value: Any) -> str:
@@ -148,10 +151,12 @@ class StageStateResetProvider(ResourceProvider):
             if _is_unknown(value):
                 continue
             if value is None or (isinstance(value, str) and not value.strip()):
-                hint = " (or set stack config enos:orgId / ENOS_ORG_ID)" if name == "org_id" else ""
-                failures.append(CheckFailure(name, f"{name} is required and must not be empty{hint}"))
+                hint = (
+                    ": pass org_id, or set stack config enos:orgId / ENOS_ORG_ID" if name == "org_id" else ""
+                )
+                failures.append(CheckFailure(name, f"required and must not be empty{hint}"))
             elif not isinstance(value, str):
-                failures.append(CheckFailure(name, f"{name} must be a string, got {type(value).__name__}"))
+                failures.append(CheckFailure(name, f"must be a string, got {describe_value(value)}"))
             else:
                 inputs[name] = value.strip()
         for name in ID_INPUTS:
@@ -160,9 +165,7 @@ class StageStateResetProvider(ResourceProvider):
                 continue
             if value is None:
                 failures.append(
-                    CheckFailure(
-                        name, f"{name} is required: a non-empty list of IDs or a comma-separated string"
-                    )
+                    CheckFailure(name, "required: a non-empty list of IDs or one comma-separated string")
                 )
                 continue
             try:
@@ -170,7 +173,8 @@ class StageStateResetProvider(ResourceProvider):
             except InvalidIdsError as exc:
                 # Only now look for unknown items: scanning a million-item list on every check is slow.
                 if not _is_unknown(value):
-                    failures.append(CheckFailure(name, str(exc)))
+                    # The engine shows the input's name with the reason; the reason need not repeat it.
+                    failures.append(CheckFailure(name, exc.reason))
                 continue
             as_list = isinstance(value, (list, tuple)) and len(ids) <= LIST_FORM_MAX_IDS
             inputs[name] = list(ids) if as_list else ",".join(ids)
@@ -179,7 +183,7 @@ class StageStateResetProvider(ResourceProvider):
             if value is None:
                 inputs[name] = default
             elif not isinstance(value, bool) and not _is_unknown(value):
-                failures.append(CheckFailure(name, f"{name} must be true or false, got {value!r}"))
+                failures.append(CheckFailure(name, f"must be true or false, got {describe_value(value)}"))
         trigger = news.get("trigger")
         if not _is_unknown(trigger):
             try:
@@ -222,11 +226,12 @@ class StageStateResetProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: there is nothing to read back, so the stored outputs stand and no call is made.
 
-        Returning no inputs keeps the stored inputs (the engine retains them), so the next diff is
-        unchanged; diffs compare stored outputs anyway.
+        Returning no inputs keeps the stored inputs: the engine then diffs the refreshed outputs against
+        them, which finds no change (the stored inputs hash to the stored ``ids_hash``).
         """
         outs = {key: value for key, value in props.items() if key != "__provider"}
-        return ReadResult(id_, outs, None)
+        # No third argument: ReadResult takes `inputs` only since pulumi 3.216, and None is its default.
+        return ReadResult(id_, outs)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Destroy forgets the resource; deleted state cannot be restored, so no call is made."""

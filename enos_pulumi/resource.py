@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from .provider import StageStateResetProvider
+from .provider import LIST_FORM_MAX_IDS, StageStateResetProvider
 from .settings import resolve_org_id
 
 __all__ = ["StageStateReset"]
@@ -32,9 +32,63 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _default_org_id() -> str:
-    """``enos:orgId`` from the stack config, else ``ENOS_ORG_ID``, read in the program."""
-    return resolve_org_id(None, {"enos:orgId": pulumi.Config("enos").get("orgId")}, os.environ)
+def _default_org_id() -> pulumi.Input[str]:
+    """``enos:orgId`` from the stack config, else ``ENOS_ORG_ID``, read in the program.
+
+    A config value set with ``--secret`` stays secret (as ``Config.get_secret`` would keep it): the
+    resource's ``org_id`` input and output are then stored encrypted.
+    """
+    from pulumi.runtime.config import get_config, is_config_secret
+
+    key = "enos:orgId"
+    configured = get_config(key)
+    org_id = resolve_org_id(None, {key: configured}, os.environ)
+    if is_config_secret(key) and not _blank(configured):
+        return pulumi.Output.secret(org_id)
+    return org_id
+
+
+def _org_id(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        # An Output that resolves to "" means the default too; secretness and unknown-ness carry over.
+        return value.apply(lambda resolved: _default_org_id() if _blank(resolved) else resolved)
+    return _default_org_id() if _blank(value) else value
+
+
+def _trigger(value: Any) -> Any:
+    """Integers travel as decimal text: Pulumi sends numbers as doubles, exact only up to 2**53."""
+
+    def as_text(resolved: Any) -> Any:
+        is_int = isinstance(resolved, int) and not isinstance(resolved, bool)
+        return str(resolved) if is_int else resolved
+
+    return value.apply(as_text) if isinstance(value, pulumi.Output) else as_text(value)
+
+
+def _joined_if_big(items: Any) -> Any:
+    if not isinstance(items, (list, tuple)) or len(items) <= LIST_FORM_MAX_IDS:
+        return items
+    try:
+        joined = ",".join(items)
+    except TypeError:  # an Output or a non-string item: left for Check to name
+        return items
+    if joined.count(",") != len(items) - 1:
+        return items  # an ID with a comma in it: joining would silently make two IDs of one
+    return joined
+
+
+def _compact_ids(value: Any) -> Any:
+    """A list of more than ``LIST_FORM_MAX_IDS`` plain IDs as one comma-joined string.
+
+    Pulumi converts a list item by item every time it crosses to the engine and on to the provider host
+    (seconds for a million IDs, at every Check); one string crosses in milliseconds. The provider keeps
+    such sets as one string anyway, and the diff compares the ID sets' hash, so the form changes nothing.
+    A list of separate Outputs stays a list; an Output list is joined once resolved (it stays secret or
+    unknown).
+    """
+    if isinstance(value, pulumi.Output):
+        return value.apply(_joined_if_big)
+    return _joined_if_big(value)
 
 
 class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateReset"):
@@ -82,12 +136,12 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "org_id": _default_org_id() if _blank(org_id) else org_id,
+            "org_id": _org_id(org_id),
             "pipeline_id": pipeline_id,
             "stage_instance_name": stage_instance_name,
-            "asset_ids": asset_ids,
-            "point_ids": point_ids,
-            "trigger": trigger,
+            "asset_ids": _compact_ids(asset_ids),
+            "point_ids": _compact_ids(point_ids),
+            "trigger": _trigger(trigger),
             "require_paused": require_paused,
             "verify": verify,
             "pause_pipeline": pause_pipeline,

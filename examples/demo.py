@@ -1,10 +1,12 @@
 """`make demo`: the example program's lifecycle against the local EnOS simulator.
 
-With the `pulumi` CLI on PATH, real `pulumi up` runs on a local file backend. Without it, the example
-program runs under Pulumi's mocks (to capture what it registers) and Pulumi's real provider host
-(`python -m pulumi.dynamic`) is driven over gRPC in the engine's call order. Either way it shows:
-the first up resets N pairs in K requests; a second up changes nothing; a changed ID list resets again;
-a running pipeline is refused with a clear message. Any surprise exits non-zero.
+With the `pulumi` CLI on PATH, real `pulumi up` runs on a local file backend. Without it,
+`enos_pulumi.testing.ProgramStack` runs the example program under Pulumi's mock runtime and drives
+Pulumi's real provider host (`python -m pulumi.dynamic`, a fresh one per `pulumi up`, as the CLI starts
+it) in the engine's call order. Either way it shows: the first up resets N pairs in K requests (and the
+Get Stage State read of `verify=True`); a second up changes nothing; a changed ID list resets again;
+a running pipeline is refused with a clear message; the program's outputs after each up. Any surprise
+exits non-zero.
 """
 
 from __future__ import annotations
@@ -50,45 +52,36 @@ def deletes(sim: Simulator) -> list[dict[str, Any]]:
 
 
 class HostRunner:
-    """No CLI: the program under mocks, Pulumi's provider host for the resource calls."""
+    """No CLI: the program runs under Pulumi's mock runtime and each `pulumi up` starts a fresh provider host,
+    as the CLI starts its plugin anew for every command (so every up fetches its own token)."""
 
-    name = "Pulumi's provider host (no pulumi CLI on PATH)"
+    name = "Pulumi's provider host, a fresh one per `pulumi up` (no pulumi CLI on PATH)"
 
     def __init__(self, sim: Simulator) -> None:
-        from enos_pulumi.hostdriver import MiniEngine, ProviderHost, secret
+        from enos_pulumi.testing import ProgramStack
 
-        self.host = ProviderHost(cwd=PROGRAM, env={**os.environ, "PULUMI_PROJECT": PROJECT}).start()
-        self.host.configure(
-            {
-                "enos:apiGateway": sim.base_url,
-                "enos:accessKey": ACCESS_KEY,
-                "enos:secretKey": secret(SECRET_KEY),
-            }
+        self.stack = ProgramStack(
+            PROGRAM,
+            stack="demo",
+            config={"enos:apiGateway": sim.base_url, "enos:accessKey": ACCESS_KEY},
+            secret_config={"enos:secretKey": SECRET_KEY},  # `pulumi config set --secret`
         )
-        self.engine = MiniEngine(self.host, stack="demo", project=PROJECT)
-        self._printed = 0
 
-    def up(self, config: dict[str, Any]) -> str:
-        from enos_pulumi.hostdriver import capture_program
-
-        registered = capture_program(PROGRAM, config, PROJECT, stack="demo")
+    def up(self, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        self.stack.config.update(config)
         try:
-            return self.engine.up("window-agg-reset", registered["window-agg-reset"]).op
+            result = self.stack.up()
         finally:
-            self._echo_host_output()
-
-    def _echo_host_output(self) -> None:
-        # What `pulumi up` would show from the provider: its progress lines.
-        import time
-
-        time.sleep(0.05)  # the host's stderr is read by a thread
-        lines = self.host.stderr.splitlines()
-        for line in lines[self._printed :]:
-            say(f"    | {line}")
-        self._printed = len(lines)
+            echo(self.stack.last_host_output)  # what `pulumi up` shows from the provider
+        return result.ops["window-agg-reset"], result.outputs
 
     def close(self) -> None:
-        self.host.stop()
+        pass
+
+
+def echo(host_output: str) -> None:
+    for line in host_output.splitlines():
+        say(f"    | {line}")
 
 
 class CliRunner:
@@ -130,7 +123,7 @@ class CliRunner:
             raise Surprise(f"pulumi {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
-    def up(self, config: dict[str, Any]) -> str:
+    def up(self, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         # Plain values go straight into the stack file (lists included), next to the encryption salt and
         # the secret that `pulumi config set --secret` wrote there.
         stack_file = self.program / "Pulumi.demo.yaml"
@@ -143,14 +136,25 @@ class CliRunner:
         if result.returncode != 0:
             raise RuntimeError(result.stdout + result.stderr)
         summary = json.loads(result.stdout or "{}").get("changeSummary", {})
+        outputs = json.loads(self.pulumi("stack", "output", "--json").stdout or "{}")
         for op in ("replace", "create", "update"):
             if summary.get(op):
-                return op
-        return "same"
+                return op, outputs
+        return "same", outputs
 
     def close(self) -> None:
         self.pulumi("stack", "rm", "--yes", "--force", check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def show_outputs(outputs: dict[str, Any], sent: list[dict[str, Any]]) -> None:
+    """The program's exports, as `pulumi stack output` shows them."""
+    say("   program outputs (pulumi.export):")
+    for key in sorted(outputs):
+        say(f"      {key}: {outputs[key]}")
+    if sent:
+        ids = {r.get("request_id") for r in sent}
+        expect(set(outputs.get("request_ids") or []) == ids, "request_ids should be this reset's requestIds")
 
 
 def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
@@ -169,23 +173,32 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
         }
         try:
             say("\n1. First `pulumi up`: the reset runs.")
-            op = runner.up(config)
+            op, outputs = runner.up(config)
             sent = deletes(sim)
             expect(op == "create", f"first up should create the reset, got {op}")
             expect(all(r["status"] == 200 for r in sent) and sent, "first up sent no successful delete")
             gone = before - sim.stage_pairs(ORG, PAUSED, STAGE)
             expected = {(a, p) for a in ("inv01", "inv02") for p in POINTS}
             expect(gone == expected, f"expected exactly {sorted(expected)} reset, got {sorted(gone)}")
+            reads = [r for r in sim.requests if r.get("operation") == "get"]
+            expect(len(reads) == 1, f"verify=True should read the state back once, got {len(reads)} reads")
             say(
                 f"   -> reset {len(gone)} asset/point pairs in {len(sent)} request(s); other state untouched."
             )
+            say(
+                "   -> the Get Stage State line is the program's verify=True: after deleting, the\n"
+                "      provider read those pairs back and found no state left (any left fails the up)."
+            )
+            show_outputs(outputs, sent)
+            tokens = sim.tokens_issued
 
             say("\n2. Second `pulumi up` with the same program: nothing to do.")
             sim.clear_log()
-            op = runner.up(config)
+            op, outputs = runner.up(config)
             expect(op == "same", f"second up should change nothing, got {op}")
-            expect(not deletes(sim), f"second up sent {len(deletes(sim))} delete call(s)")
-            say("   -> no change, 0 delete calls.")
+            expect(not sim.requests, f"second up made {len(sim.requests)} call(s) to EnOS")
+            say("   -> no change, no call to EnOS at all; the outputs are those of the first reset:")
+            show_outputs(outputs, [])
 
             say(
                 "\n3. The asset list changes (inv03 added, order shuffled, a duplicate): "
@@ -193,13 +206,16 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             )
             sim.clear_log()
             config[f"{PROJECT}:assetIds"] = ["inv03", "inv01", "inv02", "inv01"]
-            op = runner.up(config)
+            op, outputs = runner.up(config)
             sent = deletes(sim)
             expect(op == "update", f"a changed ID list should update the reset, got {op}")
             expect(bool(sent), "the changed ID list sent no delete")
             pairs = sum(int(r.get("asset_count") or 0) * int(r.get("point_count") or 0) for r in sent)
             expect(pairs == 3 * len(POINTS), f"expected {3 * len(POINTS)} pairs reset again, got {pairs}")
             say(f"   -> reset {pairs} pairs in {len(sent)} request(s).")
+            expect(sim.tokens_issued == tokens + 1, "this up's new provider should fetch its own token")
+            say("   -> a new provider process for this `pulumi up`, so a token of its own (as with the CLI).")
+            show_outputs(outputs, sent)
 
             say("\n4. The reset is pointed at a RUNNING pipeline: refused before anything is deleted.")
             sim.clear_log()

@@ -5,8 +5,8 @@ Register with ``pytest_plugins = ["tests.host_fixtures"]`` in a test module. Fix
 ``host_simulator`` (module scope): a standard simulator (see ``tests.fixtures_simulator``) shared by the
 module's host; tests isolate themselves with distinct resource and stage names.
 ``provider_host`` (module scope): a :class:`HostedProvider` - one host process, configured like
-``pulumi up`` configures it (``enos:secretKey`` as a wire secret), its :class:`MiniEngine` and the
-``__provider`` string serialized exactly as ``pulumi.dynamic.Resource`` serializes it.
+``pulumi up`` configures it (``enos:secretKey`` as a wire secret), its :class:`enos_pulumi.testing.Engine`
+and the ``__provider`` string serialized exactly as ``pulumi.dynamic.Resource`` serializes it.
 ``host_factory`` (function scope): ``host_factory(sim, settings={...}, env={...})`` starts more hosts
 (other settings, another simulator, credentials from the environment); all are stopped at teardown.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi.hostdriver import MiniEngine, ProviderHost, secret, serialize_provider
 from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import Engine, ProviderHost, secret, serialize_provider
 from tests.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
@@ -70,7 +70,7 @@ class HostedProvider:
     """One running host, the engine over it, the ``__provider`` string and the simulator it talks to."""
 
     host: ProviderHost
-    engine: MiniEngine
+    engine: Engine
     provider: str
     simulator: Simulator
 
@@ -120,7 +120,7 @@ def start_hosted_provider(
     except BaseException:
         host.stop()
         raise
-    return HostedProvider(host, MiniEngine(host, project=PROJECT), provider, simulator)
+    return HostedProvider(host, Engine(host, project=PROJECT), provider, simulator)
 
 
 HostFactory = Callable[..., HostedProvider]

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pulumi.output import Unknown
 
-from enos_pulumi.hostdriver import UNKNOWN, HostError
 from enos_pulumi.ids import ids_hash
 from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import UNKNOWN, CheckFailedError, HostError
 from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
+from tests.host_errors import assert_raised
 
 if TYPE_CHECKING:
     from tests.host_fixtures import HostedProvider, HostFactory
@@ -298,9 +299,10 @@ def test_refresh_calls_nothing_and_keeps_the_outputs(hosted: HostedProvider, sta
     created = up(hosted, "refresh", stage, trigger="r1")
     inputs_before = hosted.engine.state["refresh"].inputs
     sim.clear_log()
-    outs = hosted.engine.refresh("refresh")
+    refreshed = hosted.engine.refresh("refresh")
     assert sim.requests == []
-    assert outs == created.outputs
+    assert refreshed.op == "same"  # the refresh diff (refreshed outputs against stored inputs)
+    assert refreshed.outputs == created.outputs
     assert hosted.engine.state["refresh"].inputs == inputs_before
     sim.clear_log()
     assert up(hosted, "refresh", stage, trigger="r1").op == "same"  # the next diff is unchanged
@@ -329,7 +331,7 @@ def test_a_running_pipeline_fails_the_up_clearly_and_records_nothing(
     with pytest.raises(HostError) as info:
         up(hosted, "running", stage, pipeline_id=SIM_RUNNING_PIPELINE)
     assert info.value.method == "Create"
-    assert "PipelineNotPausedError" in info.value.details
+    assert_raised(info.value.details, "PipelineNotPausedError")
     assert f"pipeline {SIM_RUNNING_PIPELINE} is RUNNING" in info.value.details
     assert calls(sim) == [LIST]
     assert "running" not in hosted.engine.state
@@ -338,9 +340,12 @@ def test_a_running_pipeline_fails_the_up_clearly_and_records_nothing(
 
 def test_bad_inputs_fail_check_before_any_call(hosted: HostedProvider, stage: str) -> None:
     sim = hosted.simulator
-    with pytest.raises(ValueError, match=r"asset_ids: .*contains a comma") as info:
+    with pytest.raises(
+        CheckFailedError, match=r"property asset_ids has a problem: item 1 .*contains a comma"
+    ) as info:
         up(hosted, "bad", stage, asset_ids=["a1", "a2,a3"], point_ids=[])
-    assert "point_ids" in str(info.value)
+    assert [prop for prop, _ in info.value.failures] == ["asset_ids", "point_ids"]
+    assert "asset_ids: asset_ids" not in str(info.value)
     assert sim.requests == []
 
 
@@ -372,7 +377,7 @@ def test_a_failure_mid_batch_fails_the_up_and_the_next_up_retries(
     with pytest.raises(HostError) as info:
         h.engine.up("midbatch", changed)
     details = info.value.details
-    assert "DeletionRejectedError" in details
+    assert_raised(details, "DeletionRejectedError")
     assert "data: false" in details
     assert "1 of 3 requests had succeeded" in details
     assert "running pulumi up again retries" in details

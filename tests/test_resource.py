@@ -17,13 +17,14 @@ import dill
 import pulumi
 import pytest
 import yaml
+from pulumi.output import Unknown
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from enos_pulumi import ConfigurationError, StageStateReset
-from enos_pulumi.hostdriver import TYPE_TOKEN, capture_program, serialize_provider
-from enos_pulumi.provider import StageStateResetProvider
+from enos_pulumi.provider import LIST_FORM_MAX_IDS, StageStateResetProvider
+from enos_pulumi.testing import TYPE_TOKEN, capture_program, reset_pulumi_runtime, serialize_provider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "examples" / "pipeline-release"
@@ -65,10 +66,7 @@ class Capture(pulumi.runtime.Mocks):
 
 
 def _restore_runtime() -> None:
-    runtime_config.set_all_config({}, [])
-    runtime_settings.reset_options(
-        project="project", stack="stack", root_directory="root_directory", organization="organization"
-    )
+    reset_pulumi_runtime()
 
 
 @pytest.fixture
@@ -112,7 +110,7 @@ def _register_and_read_outputs(capture: Capture) -> Any:
 
     def check(values: list[Any]) -> None:
         assert values[: len(FAKE_OUTPUTS)] == list(FAKE_OUTPUTS.values())
-        assert values[-2:] == [3.0, "o-explicit"]
+        assert values[-2:] == ["3", "o-explicit"]
 
     return pulumi.Output.all(*outputs).apply(check)
 
@@ -127,7 +125,7 @@ def test_type_token_inputs_and_output_attributes(mocks: Capture) -> None:
     assert inputs["stage_instance_name"] == "FixedTimeWindowAggregator_1"
     assert inputs["asset_ids"] == ["inv01", "inv02"]
     assert inputs["point_ids"] == "INV.Temp"
-    assert inputs["trigger"] == 3.0  # numbers travel as floats; the provider normalizes them
+    assert inputs["trigger"] == "3"  # an integer travels as decimal text (as a float it loses digits)
     assert (inputs["require_paused"], inputs["verify"]) == (True, False)
     assert inputs["pause_pipeline"] is False
 
@@ -267,3 +265,178 @@ def test_example_program_without_an_org_fails_clearly() -> None:
             capture_program(PROGRAM, config, PROGRAM_PROJECT, stack="demo")
     finally:
         _restore_runtime()
+
+
+# -- program-side forms: big lists, integer triggers, org_id --------------------------------------------
+
+BIG = [f"inv{i:05d}" for i in range(LIST_FORM_MAX_IDS + 1)]
+
+
+@pulumi.runtime.test
+def _register_with(**overrides: Any) -> Any:
+    return make(**overrides).urn
+
+
+@pytest.mark.parametrize(
+    ("given", "registered"),
+    [
+        (BIG, ",".join(BIG)),  # above the list-form bound: one string
+        (tuple(BIG), ",".join(BIG)),
+        (BIG[:LIST_FORM_MAX_IDS], BIG[:LIST_FORM_MAX_IDS]),  # at the bound: a list (readable previews)
+        ([*BIG[:-1], "a,b"], [*BIG[:-1], "a,b"]),  # a comma inside an ID: left for Check to name
+        ([*BIG[:-1], 7], [*BIG[:-1], 7.0]),  # not a string: left for Check to name
+    ],
+)
+def test_big_plain_lists_are_joined_in_the_program(mocks: Capture, given: Any, registered: Any) -> None:
+    _register_with(org_id="o-1", asset_ids=given, point_ids=given)
+    _, inputs = mocks.registered["reset"]
+    assert inputs["asset_ids"] == registered
+    assert inputs["point_ids"] == registered
+
+
+def test_a_list_of_separate_outputs_stays_a_list(mocks: Capture) -> None:
+    ids = [pulumi.Output.from_input(i) for i in BIG]
+    _register_with(org_id="o-1", asset_ids=ids)
+    assert mocks.registered["reset"][1]["asset_ids"] == BIG
+
+
+def test_an_output_list_is_joined_and_stays_secret(mocks: Capture) -> None:
+    _register_with(org_id="o-1", asset_ids=pulumi.Output.secret(BIG), point_ids=pulumi.Output.secret(["p1"]))
+    _, inputs = mocks.registered["reset"]
+    assert rpc.is_rpc_secret(inputs["asset_ids"])
+    assert rpc.unwrap_rpc_secret(inputs["asset_ids"]) == ",".join(BIG)
+    assert rpc.unwrap_rpc_secret(inputs["point_ids"]) == ["p1"]  # small: still a list
+
+
+def test_an_unknown_output_list_stays_unknown_in_preview() -> None:
+    _restore_runtime()
+    capture = Capture()
+    pulumi.runtime.set_mocks(capture, project=PROJECT, stack="dev", preview=True)
+    try:
+        unknown = pulumi.Output(set(), asyncio_future(None), asyncio_future(False))
+        _register_with(org_id="o-1", asset_ids=unknown)
+    finally:
+        _restore_runtime()
+    _, inputs = capture.registered["reset"]
+    assert isinstance(inputs["asset_ids"], Unknown)  # not joined, not resolved: unknown to the engine
+
+
+def asyncio_future(value: Any) -> Any:
+    import asyncio
+
+    future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+@pytest.mark.parametrize(
+    ("trigger", "registered"),
+    [
+        (20261130123456791, "20261130123456791"),  # above 2**53: a float would round it
+        (3, "3"),
+        (3.0, 3.0),  # a float is sent as it is; the provider writes it "3"
+        ("release-1", "release-1"),
+        (True, True),  # left for Check, which refuses a boolean
+    ],
+)
+def test_integer_triggers_travel_as_decimal_text(mocks: Capture, trigger: Any, registered: Any) -> None:
+    _register_with(org_id="o-1", trigger=trigger)
+    assert mocks.registered["reset"][1]["trigger"] == registered
+
+
+def test_an_integer_trigger_output_travels_as_text_too(mocks: Capture) -> None:
+    _register_with(org_id="o-1", trigger=pulumi.Output.secret(20261130123456791))
+    registered = mocks.registered["reset"][1]["trigger"]
+    assert rpc.is_rpc_secret(registered) and rpc.unwrap_rpc_secret(registered) == "20261130123456791"
+
+
+@pytest.mark.parametrize("resolved", ["", "  "])
+def test_an_org_id_output_resolving_empty_means_the_default(mocks: Capture, resolved: str) -> None:
+    runtime_config.set_config("enos:orgId", "o-config")
+    _register_with(org_id=pulumi.Output.from_input(resolved))
+    assert mocks.registered["reset"][1]["org_id"] == "o-config"
+
+
+def test_an_org_id_output_keeps_its_value_and_secretness(mocks: Capture) -> None:
+    runtime_config.set_config("enos:orgId", "o-config")
+    _register_with(org_id=pulumi.Output.secret("o-given"))
+    registered = mocks.registered["reset"][1]["org_id"]
+    assert rpc.is_rpc_secret(registered) and rpc.unwrap_rpc_secret(registered) == "o-given"
+
+
+def test_an_org_id_output_resolving_empty_without_a_default_fails_clearly(mocks: Capture) -> None:
+    # Raised while the SDK resolves the input, so it arrives wrapped in the SDK's ValueError.
+    with pytest.raises(ValueError, match=r"org_id is not set: .*enos:orgId.*ENOS_ORG_ID"):
+        _register_with(org_id=pulumi.Output.from_input(""))
+    assert mocks.registered == {}
+
+
+def test_a_secret_org_id_config_stays_secret(mocks: Capture) -> None:
+    runtime_config.set_all_config({"enos:orgId": "o-secret"}, ["enos:orgId"])
+    _register_with()
+    registered = mocks.registered["reset"][1]["org_id"]
+    assert rpc.is_rpc_secret(registered) and rpc.unwrap_rpc_secret(registered) == "o-secret"
+
+
+def test_a_plain_org_id_config_is_not_made_secret(mocks: Capture) -> None:
+    runtime_config.set_all_config({"enos:orgId": "o-plain"}, [])
+    _register_with()
+    assert mocks.registered["reset"][1]["org_id"] == "o-plain"
+
+
+def test_a_blank_secret_org_id_config_falls_back_to_the_environment(
+    mocks: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime_config.set_all_config({"enos:orgId": " "}, ["enos:orgId"])
+    monkeypatch.setenv("ENOS_ORG_ID", "o-env")
+    _register_with()
+    assert mocks.registered["reset"][1]["org_id"] == "o-env"
+
+
+# -- end to end: program -> engine -> Pulumi's provider host -> simulator --------------------------------
+
+END_TO_END = """
+import pulumi
+from enos_pulumi import StageStateReset
+
+config = pulumi.Config()
+reset = StageStateReset(
+    "window",
+    pipeline_id="pl-demo-paused",
+    stage_instance_name="FixedTimeWindowAggregator_1",
+    asset_ids=config.require_object("assets"),
+    point_ids=["INV.Temp"],
+    trigger=int(config.require("release")),
+)
+pulumi.export("trigger", reset.trigger)
+"""
+
+
+def _program(directory: Path) -> Path:
+    (directory / "__main__.py").write_text(END_TO_END)
+    (directory / "Pulumi.yaml").write_text("name: resource-e2e\nruntime: python\n")
+    return directory
+
+
+def test_integer_triggers_beyond_2_53_reset_when_they_change(enos_stack: Any, tmp_path: Path) -> None:
+    stack = enos_stack(_program(tmp_path), config={"assets": ["inv01"], "release": "20261130123456789"})
+    assert stack.up().ops == {"window": "create"}
+    stack.config["release"] = "20261130123456791"  # the same double as ...789
+    result = stack.up()
+    assert result.ops == {"window": "update"}
+    assert result.outputs["trigger"] == "20261130123456791"
+    assert stack.up().ops == {"window": "same"}
+
+
+def test_a_big_id_list_reaches_the_engine_as_one_string_and_resets(
+    enos_stack: Any, enos_simulator: Any, tmp_path: Path
+) -> None:
+    assets = [f"inv{i:05d}" for i in range(LIST_FORM_MAX_IDS + 1)]
+    enos_simulator.set_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1", assets, ["INV.Temp"])
+    stack = enos_stack(_program(tmp_path), config={"assets": list(reversed(assets)), "release": "1"})
+    assert stack.up().ops == {"window": "create"}
+    assert stack.state["window"].inputs["asset_ids"] == ",".join(assets)  # joined, then canonical
+    left = enos_simulator.stage_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1")
+    assert left.isdisjoint((asset, "INV.Temp") for asset in assets)
+    stack.config["assets"] = assets  # another order, same set: nothing to do
+    assert stack.up().ops == {"window": "same"}

@@ -13,13 +13,14 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dill
 import pytest
 
-from enos_pulumi.hostdriver import HostError
 from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import CheckFailedError, HostError, ProgramStack, is_secret, reveal, secret
 from tests.fixtures_simulator import (
     SIM_ORG_ID,
     SIM_OTHER_PIPELINE,
@@ -27,6 +28,7 @@ from tests.fixtures_simulator import (
     SIM_RUNNING_PIPELINE,
     SIM_STAGE,
 )
+from tests.host_errors import assert_raised
 
 if TYPE_CHECKING:
     from tests.host_fixtures import HostedProvider, HostFactory
@@ -142,7 +144,7 @@ def test_no_secret_in_inputs_outputs_provider_progress_or_errors(
     updated = engine.up("leak", h.inputs(verify=True, asset_ids=["a1", "a2", "a3"], trigger="t2"))
     assert updated.op == "update"
     texts["outputs"] = repr(created.outputs) + repr(updated.outputs)
-    texts["refreshed outputs"] = repr(engine.refresh("leak"))
+    texts["refreshed outputs"] = repr(engine.refresh("leak").outputs)
     assert engine.preview("leak", h.inputs(asset_ids=["a9"])).op == "update"
     texts["decoded __provider"] = decoded_provider(updated.outputs["__provider"])
 
@@ -181,7 +183,7 @@ def test_no_secret_in_an_authentication_failure(
     with pytest.raises(HostError) as info:
         h.engine.up("wrong-secret", h.inputs())
     details = info.value.details
-    assert "AuthenticationError" in details
+    assert_raised(details, "AuthenticationError")
     assert "1003" in details  # the token service refused the encryption
     assert "enos:secretKey" in details and "ENOS_SECRET_KEY" in details  # says what to check
     assert [e["operation"] for e in sim.requests] == ["token"]
@@ -193,3 +195,99 @@ def test_no_secret_in_an_authentication_failure(
         "host stdout": host_stdout(h),
     }
     assert_absent([WRONG_SECRET_KEY, LEAK_SECRET_KEY], observed.encryptions, texts)
+
+
+# -- secret inputs, as the engine handles them ---------------------------------------------------------
+
+
+def test_secret_ids_and_trigger_reach_the_provider_plain_and_outputs_are_marked_by_name(
+    simulator_factory: Callable[..., Simulator], host_factory: HostFactory
+) -> None:
+    """What a program registers for ``asset_ids=pulumi.Output.secret([...])``, ``trigger=Output.secret(..)``
+    and a secret pipeline_id: the engine strips the markers before every call and marks an output secret
+    iff the input of the same name was."""
+    sim = leak_simulator(simulator_factory)
+    h = host_factory(sim)
+    inputs = h.inputs(
+        asset_ids=secret(["a2", "a1", "a2"]), trigger=secret("r1"), pipeline_id=secret(SIM_PAUSED_PIPELINE)
+    )
+    step = h.engine.up("secret-ids", inputs)
+    assert step.op == "create"
+    assert [(e["operation"], e["asset_count"], e["point_count"]) for e in sim.requests][-1] == (
+        "delete",
+        2,
+        2,
+    )
+    assert sim.stage_pairs(SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE) == {("a3", "p1"), ("a3", "p2")}
+    assert step.secret_outputs == {"trigger", "pipeline_id"}
+    stored = h.engine.state["secret-ids"]
+    assert is_secret(stored.inputs["asset_ids"]) and reveal(stored.inputs["asset_ids"]) == ["a1", "a2"]
+    assert is_secret(stored.inputs["trigger"]) and is_secret(stored.outputs["trigger"])
+    # Derived outputs the provider cannot know were secret stay plaintext (README says so).
+    assert not is_secret(stored.outputs["ids_hash"]) and not is_secret(stored.outputs["asset_count"])
+
+    sim.clear_log()
+    assert h.engine.up("secret-ids", inputs).op == "same"
+    refreshed = h.engine.refresh("secret-ids")
+    assert (refreshed.op, refreshed.secret_outputs) == ("same", {"trigger", "pipeline_id"})
+    assert sim.requests == []
+    assert h.engine.up("secret-ids", {**inputs, "trigger": secret("r2")}).op == "update"
+    assert is_secret(h.engine.state["secret-ids"].outputs["trigger"])
+
+
+def test_the_wire_form_of_a_secret_is_not_what_the_host_takes(
+    host_factory: HostFactory, simulator: Simulator
+) -> None:
+    """Why the driver strips secrets: the host declares acceptSecrets=False and cannot read the marker."""
+    h = host_factory(simulator)
+    _, failures = h.host.check(h.engine.urn("wire"), {}, h.inputs(asset_ids=secret(["a1"])))
+    assert [prop for prop, _ in failures] == ["asset_ids"]
+
+
+def test_a_check_failure_quotes_a_bad_secret_id_in_plaintext(
+    host_factory: HostFactory, simulator: Simulator
+) -> None:
+    """Documented: the provider cannot know an input was secret, so a failure naming a bad ID shows it."""
+    h = host_factory(simulator)
+    with pytest.raises(CheckFailedError) as info:
+        h.engine.up("bad-secret", h.inputs(asset_ids=secret(["ok", "bad,id"])))
+    assert "'bad,id'" in str(info.value)
+
+
+SECRET_PROGRAM = """
+import pulumi
+from enos_pulumi import StageStateReset
+
+config = pulumi.Config()
+reset = StageStateReset(
+    "secret-reset",
+    pipeline_id="pl-demo-paused",
+    stage_instance_name="FixedTimeWindowAggregator_1",
+    asset_ids=pulumi.Output.secret(["inv02", "inv01"]),
+    point_ids=["INV.Temp"],
+    trigger=pulumi.Output.secret(config.require("release")),
+)
+pulumi.export("trigger", reset.trigger)
+pulumi.export("org_id", reset.org_id)
+pulumi.export("ids_hash", reset.ids_hash)
+"""
+
+
+def test_a_program_with_secret_inputs_and_a_secret_org_id_deploys(
+    enos_stack: Callable[..., ProgramStack], enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    (tmp_path / "__main__.py").write_text(SECRET_PROGRAM)
+    (tmp_path / "Pulumi.yaml").write_text("name: secret-program\nruntime: python\n")
+    stack = enos_stack(tmp_path, config={"release": "r1"}, secret_config={"enos:orgId": "o-demo"})
+    before = enos_simulator.stage_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1")
+
+    result = stack.up()
+
+    assert result.ops == {"secret-reset": "create"}
+    gone = before - enos_simulator.stage_pairs("o-demo", "pl-demo-paused", "FixedTimeWindowAggregator_1")
+    assert gone == {("inv01", "INV.Temp"), ("inv02", "INV.Temp")}
+    assert result.secret_outputs == {"trigger", "org_id"}  # org_id: from a --secret enos:orgId
+    assert (result.outputs["trigger"], result.outputs["org_id"]) == ("r1", "o-demo")
+    stored = stack.state["secret-reset"]
+    assert all(is_secret(stored.inputs[key]) for key in ("asset_ids", "trigger", "org_id"))
+    assert stack.up().ops == {"secret-reset": "same"}
