@@ -1,0 +1,147 @@
+"""pause_pipeline and the auth schemes through Pulumi's real provider host (the process `pulumi up` starts),
+against a simulator whose pause and start take (real, short) time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import HostError
+from tests.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE, make_simulator
+from tests.host_errors import assert_raised
+from tests.host_fixtures import HostedProvider, HostFactory
+
+pytest_plugins = ["tests.host_fixtures"]
+
+PAUSE = {"pause_pipeline": True, "resume_execution_mode": "standalone", "resume_kafka_rate": 800}
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[Simulator]:
+    sim = make_simulator(pause_seconds=0.6, start_seconds=0.4)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def seed(sim: Simulator, stage: str) -> None:
+    sim.set_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, stage, ["a1", "a2"], ["p1", "p2"])
+
+
+def actions(sim: Simulator) -> list[str]:
+    return [t["action"] for t in sim.transitions if t["pipeline_id"] == SIM_RUNNING_PIPELINE]
+
+
+def deletes_all_while_paused(sim: Simulator) -> bool:
+    deletes = [e for e in sim.requests if e["operation"] == "delete"]
+    return bool(deletes) and all(e["pipeline_status"] == "PAUSED" for e in deletes)
+
+
+def test_a_running_pipeline_is_reset_hands_free_through_the_host(
+    slow_sim: Simulator, host_factory: HostFactory
+) -> None:
+    h = host_factory(slow_sim)
+    stage = "FixedTimeWindowAggregator_1"
+    seed(slow_sim, stage)
+    step = h.engine.up(
+        "hands-free", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, stage_instance_name=stage, **PAUSE)
+    )
+    assert step.op == "create"
+    assert step.outputs is not None and step.outputs["paused_by_reset"] is True
+    assert slow_sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, stage) == set()
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    assert actions(slow_sim) == ["pause", "start"]
+    assert deletes_all_while_paused(slow_sim)
+    (start,) = [e for e in slow_sim.requests if e["operation"] == "start"]
+    assert start["operate_body"] == {"executionMode": 0, "kafkaRate": 800}
+    # The progress `pulumi up` shows: the pause, the waits, the start.
+    err = h.host.stderr
+    assert "enos: Operate Pipeline (pause) pipeline pl-running | ok" in err
+    assert "enos: Wait for pipeline status pipeline pl-running | reached | PAUSED" in err
+    assert "enos: Operate Pipeline (start) pipeline pl-running | ok" in err
+    # A second up changes nothing: no pause, no start, no delete.
+    again = h.engine.up(
+        "hands-free", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, stage_instance_name=stage, **PAUSE)
+    )
+    assert again.op == "same"
+    assert actions(slow_sim) == ["pause", "start"]
+
+
+@pytest.mark.parametrize("resets", [2, 4])
+def test_concurrent_resets_in_one_host_share_one_pause(
+    slow_sim: Simulator, host_factory: HostFactory, resets: int
+) -> None:
+    h = host_factory(slow_sim)
+    stages = [f"FixedTimeWindowAggregator_{i}" for i in range(resets)]
+    for stage in stages:
+        seed(slow_sim, stage)
+    outputs: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def create(stage: str) -> None:
+        urn = h.engine.urn(f"reset-{stage}")
+        try:
+            inputs = h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, stage_instance_name=stage, **PAUSE)
+            checked, failures = h.host.check(urn, {}, inputs)
+            assert failures == []
+            outputs.append(h.host.create(urn, checked)[1])
+        except BaseException as exc:
+            errors.append(exc)
+
+    # The engine sends independent resources' Creates at once; the host serves up to 4 in parallel.
+    threads = [threading.Thread(target=create, args=(stage,)) for stage in stages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert actions(slow_sim) == ["pause", "start"]
+    assert deletes_all_while_paused(slow_sim)
+    assert [o["paused_by_reset"] for o in outputs] == [True] * resets
+    for stage in stages:
+        assert slow_sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, stage) == set()
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_failed_start_through_the_host_says_the_pipeline_is_left_paused(
+    slow_sim: Simulator, host_factory: HostFactory
+) -> None:
+    h = host_factory(slow_sim)
+    seed(slow_sim, "FixedTimeWindowAggregator_1")
+    slow_sim.error_code(61165, op="start")
+    with pytest.raises(HostError) as info:
+        h.engine.up("left-paused", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    assert_raised(info.value.details, "PipelineLeftPausedError")
+    assert "is left PAUSED" in info.value.details and "EnOS 61165" in info.value.details
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "apim-signature"])
+def test_each_auth_scheme_end_to_end_through_the_host(host_factory: HostFactory, scheme: str) -> None:
+    sim = make_simulator(auth=scheme)
+    try:
+        h: HostedProvider = host_factory(sim, settings={"enos:authScheme": scheme})
+        sim.set_pairs(SIM_ORG_ID, "pl-paused", "FixedTimeWindowAggregator_1", ["a1", "a2"], ["p1", "p2"])
+        step = h.engine.up("auth", h.inputs())
+        assert step.op == "create"
+        assert {e["auth"] for e in sim.requests if e["operation"] in ("list", "delete")} == {scheme}
+        assert sim.stage_pairs(SIM_ORG_ID, "pl-paused", "FixedTimeWindowAggregator_1") == set()
+    finally:
+        sim.stop()
+
+
+def test_the_wrong_auth_scheme_is_refused_naming_the_setting(host_factory: HostFactory) -> None:
+    sim = make_simulator(auth="bearer")
+    try:
+        h = host_factory(sim, settings={"enos:retryDeadlineSeconds": "0"})
+        with pytest.raises(HostError) as info:
+            h.engine.up("wrong-scheme", h.inputs())
+        assert_raised(info.value.details, "AuthenticationError")
+        assert "enos:authScheme" in info.value.details
+    finally:
+        sim.stop()
