@@ -158,7 +158,8 @@ def show_outputs(outputs: dict[str, Any], sent: list[dict[str, Any]]) -> None:
 
 
 def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
-    sim = Simulator().start()
+    # Pause and start take a moment, as on EnOS: List Pipelines shows the old status meanwhile.
+    sim = Simulator(pause_seconds=1.0, start_seconds=1.0).start()
     try:
         sim.load_seed(SEED)
         before = sim.stage_pairs(ORG, PAUSED, STAGE)
@@ -235,6 +236,34 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             expect(not deletes(sim), "a delete was sent to a running pipeline")
             expect(sim.stage_pairs(ORG, RUNNING, STAGE) == running_before, "running pipeline state changed")
             say("   -> 0 delete calls; the running pipeline's state is untouched.")
+
+            say(
+                "\n5. The same RUNNING pipeline, hands-free: pausePipeline: true (pause_pipeline=True)"
+                "\n   pauses it, resets, and starts it again."
+            )
+            sim.clear_log()
+            config[f"{PROJECT}:pausePipeline"] = True
+            config[f"{PROJECT}:resumeExecutionMode"] = "standalone"
+            op, outputs = runner.up(config)
+            sent = deletes(sim)
+            expect(op in ("replace", "create"), f"the new target should replace the reset, got {op}")
+            actions = [t["action"] for t in sim.transitions if t["pipeline_id"] == RUNNING]
+            expect(actions == ["pause", "start"], f"expected one pause and one start, got {actions}")
+            expect(
+                bool(sent) and all(r["pipeline_status"] == "PAUSED" for r in sent), "a delete ran unpaused"
+            )
+            expect(sim.pipeline_status(ORG, RUNNING) == "RUNNING", "the pipeline should be RUNNING again")
+            left = sim.stage_pairs(ORG, RUNNING, STAGE) & {
+                (a, p) for a in ("inv01", "inv02", "inv03") for p in POINTS
+            }
+            expect(not left, f"state left on the running pipeline: {sorted(left)}")
+            expect(outputs.get("paused_by_reset") is True, "paused_by_reset should be true")
+            pairs = sum(int(r["asset_count"]) * int(r["point_count"]) for r in sent)
+            status = sim.pipeline_status(ORG, RUNNING)
+            say(
+                f"   -> paused, reset {pairs} pairs while PAUSED, started again: pipeline {RUNNING} is {status}."
+            )
+            show_outputs(outputs, sent)
         finally:
             runner.close()
     finally:

@@ -2,7 +2,8 @@
 
 The release itself (deploying the new pipeline version) is whatever your program already does; here it
 is the `release` config value. The reset runs once per release tag and whenever the asset/point sets
-change, never on a plain re-run, and only while the pipeline is paused.
+change, never on a plain re-run, and only while the pipeline is paused. With `pausePipeline: true` in the
+stack config, a RUNNING pipeline is paused for the reset and started again (hands-free).
 """
 
 import pulumi
@@ -20,6 +21,8 @@ reset = StageStateReset(
     point_ids=config.require_object("pointIds"),
     trigger=release,  # a new release tag resets again; removing it does nothing
     verify=True,  # read the state back and fail if any remains
+    pause_pipeline=config.get_bool("pausePipeline") or False,  # pause a RUNNING pipeline, then resume it
+    resume_execution_mode=config.get("resumeExecutionMode"),  # "standalone" or "cluster"
     # With the pipeline deployment in the same program, order the reset after it:
     # opts=pulumi.ResourceOptions(depends_on=[pipeline_release]),
 )
@@ -27,3 +30,4 @@ reset = StageStateReset(
 pulumi.export("reset_at", reset.reset_at)
 pulumi.export("request_ids", reset.request_ids)
 pulumi.export("ids_hash", reset.ids_hash)
+pulumi.export("paused_by_reset", reset.paused_by_reset)
