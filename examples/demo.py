@@ -260,9 +260,7 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             expect(outputs.get("paused_by_reset") is True, "paused_by_reset should be true")
             pairs = sum(int(r["asset_count"]) * int(r["point_count"]) for r in sent)
             status = sim.pipeline_status(ORG, RUNNING)
-            say(
-                f"   -> paused, reset {pairs} pairs while PAUSED, started again: pipeline {RUNNING} is {status}."
-            )
+            say(f"   -> paused, reset {pairs} pairs while PAUSED, started again: {RUNNING} is {status}.")
             show_outputs(outputs, sent)
         finally:
             runner.close()
