@@ -24,6 +24,11 @@ _SPACES = re.compile(r"\s+")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 #: Retry-After beyond a day is a broken gateway, not advice to follow.
 _MAX_RETRY_AFTER = 86400.0
+#: How much of an error body is looked at to summarize it (the whole of it is redacted first).
+_SHOWN_SOURCE = 64 * 1024
+#: JSON containers and separators an answer may hold unless the operation says otherwise: parsed JSON
+#: takes tens of bytes per value, so a 16 MiB body of ``[{},{},...]`` would take over 400 MB.
+DEFAULT_MAX_VALUES = 100_000
 
 
 class Redactor:
@@ -32,23 +37,43 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
+    def with_more(self, secrets: Iterable[str | None]) -> Redactor:
+        return Redactor([*self._secrets, *secrets])
+
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "<hidden>")
         return text
 
+    def tail(self, text: str) -> str:
+        """``text`` (already cut short) without a trailing start of a secret, which the cut may have
+        left too short to be recognized whole."""
+        for secret in self._secrets:
+            for k in range(min(len(secret) - 1, len(text)), 3, -1):
+                if text.endswith(secret[:k]):
+                    return text[:-k] + "<hidden>"
+        return text
 
-def clean(text: str, redact: Callable[[str], str], limit: int = 300) -> str:
-    """``text`` fit for an error message: secrets hidden, whitespace runs collapsed, no control or
-    non-printable characters, at most ``limit`` characters (cut at a word where one is near)."""
-    text = redact(text)
-    text = "".join(ch if ch.isprintable() else " " for ch in _SPACES.sub(" ", text)).strip()
+
+def _cut(text: str, limit: int, redact: Callable[[str], str]) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit]
     space = cut.rfind(" ")
-    return (cut[:space] if space > limit * 0.7 else cut) + " ..."
+    cut = cut[:space] if space > limit * 0.7 else cut
+    if isinstance(redact, Redactor):
+        cut = redact.tail(cut)
+    return cut + " ..."
+
+
+def clean(text: str, redact: Callable[[str], str], limit: int = 300) -> str:
+    """``text`` fit for an error message: secrets hidden (before anything is cut), whitespace runs
+    collapsed, no control or non-printable characters, at most ``limit`` characters (cut at a word where
+    one is near)."""
+    text = redact(text)
+    text = "".join(ch if ch.isprintable() else " " for ch in _SPACES.sub(" ", text)).strip()
+    return _cut(text, limit, redact)
 
 
 def retry_after(value: str | None) -> float | None:
@@ -74,6 +99,11 @@ def request_id_of(envelope: Mapping[str, Any] | None, headers: Mapping[str, str]
     return None
 
 
+def value_count(body: bytes) -> int:
+    """An upper bound of the JSON values in ``body`` (containers and separators; C-speed counts)."""
+    return body.count(b"{") + body.count(b"[") + body.count(b",")
+
+
 def _parse(body: bytes) -> tuple[bool, Any]:
     if not body.strip():
         return False, None
@@ -84,15 +114,16 @@ def _parse(body: bytes) -> tuple[bool, Any]:
 
 
 def _summary(answer: Answer, parsed: bool, payload: Any, redact: Callable[[str], str]) -> str:
-    """A short, readable trace of an answer that is not a usable envelope."""
+    """A short, readable trace of an answer that is not a usable envelope (secrets hidden in the whole
+    text before it is cut: a cut could leave a secret too short to be recognized)."""
     reason = clean(answer.reason, redact, 60) or "error"
     if parsed:
         try:
-            text = json.dumps(payload, ensure_ascii=False)[:2000]
+            text = json.dumps(payload, ensure_ascii=False)
         except (ValueError, RecursionError):
             text = type(payload).__name__
-        return f"{reason}; JSON body {clean(text, redact, 160)}"
-    text = answer.body[:4000].decode("utf-8", errors="replace")
+        return f"{reason}; JSON body {clean(text[:_SHOWN_SOURCE], redact, 160)}"
+    text = answer.body[:_SHOWN_SOURCE].decode("utf-8", errors="replace")
     text = clean(_TAGS.sub(" ", text), redact, 120)
     return f"{reason}; non-JSON body: {text!r}" if text else f"{reason}; empty body"
 
@@ -108,14 +139,34 @@ def decode(
     target: str,
     context: Mapping[str, Any],
     code_key: str,
-    redact: Callable[[str], str],
+    redact: Redactor,
+    max_values: int = DEFAULT_MAX_VALUES,
 ) -> dict[str, Any]:
     """The envelope of a successful answer (its ``requestId`` normalized), or the matching
     :class:`ApiError`.
 
-    ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service.
+    ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service. An answer of
+    more than ``max_values`` JSON values is refused unparsed (see :func:`value_count`).
     """
+    values = value_count(answer.body)
+    if values > max_values:
+        cls = (
+            api_error_class(None, answer.status) if not 200 <= answer.status < 300 else UnexpectedAnswerError
+        )
+        raise cls(
+            operation=operation,
+            message=f"the answer holds about {values:,} JSON values, more than the {max_values:,} this "
+            f"operation can need; it was not parsed",
+            http_status=answer.status,
+            target=target,
+            context=dict(context),
+        )
     parsed, payload = _parse(answer.body)
+    if code_key == "status":
+        # A token-service answer refused for its status may still carry a token: never show it.
+        data = payload.get("data") if isinstance(payload, dict) else None
+        token = data.get("accessToken") if isinstance(data, dict) else None
+        redact = redact.with_more([token if isinstance(token, str) else None])
     envelope = payload if isinstance(payload, dict) else None
     status = answer.status
     code = _int_code(envelope.get(code_key, envelope.get("code"))) if envelope is not None else None

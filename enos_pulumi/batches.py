@@ -10,7 +10,7 @@ from typing import Any
 from .calls import Caller, is_split_error
 from .errors import EnosError, OperationTimeoutError
 from .ids import Batch, plan_tiling
-from .model import StageTarget
+from .model import Deadline, StageTarget
 
 __all__ = ["run_batches"]
 
@@ -29,7 +29,8 @@ def run_batches(
     points: Sequence[str],
     body: Callable[[Batch], bytes],
     handle: Callable[[dict[str, Any], Batch], Any],
-    until: float,
+    until: Deadline,
+    max_values: Callable[[Batch], int] | None = None,
 ) -> list[Result]:
     """Send every batch of the tiling; results in request order.
 
@@ -59,12 +60,12 @@ def run_batches(
         pending = [batch]
         while pending:
             part = pending.pop()
-            if caller.retry.clock() >= until:
+            if caller.retry.clock() >= until.at:
                 raise OperationTimeoutError(
                     operation,
                     str(target),
-                    settings.reset_timeout,
-                    "enos:resetTimeoutSeconds",
+                    until.seconds,
+                    until.setting,
                     f"{succeeded.value} of {total} requests had succeeded; running pulumi up again "
                     f"retries the whole reset",
                 )
@@ -88,6 +89,7 @@ def run_batches(
                     },
                     splittable=part.pairs > 1,
                     split_part=split_part,
+                    **({"max_values": max_values(part)} if max_values is not None else {}),
                 )
             except EnosError as exc:
                 if not is_split_error(exc, operation) or part.pairs <= 1:

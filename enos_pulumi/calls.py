@@ -12,19 +12,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import auth
-from .answers import Redactor, clean, decode, request_id_of
+from .answers import DEFAULT_MAX_VALUES, Redactor, clean, decode, request_id_of
 from .errors import (
     ApiError,
     AuthenticationError,
+    ConfigurationError,
     EnosError,
     InvalidTokenError,
+    OperationTimeoutError,
     RequestTooLargeError,
     ServerError,
     TooManyPointsError,
     TransportError,
     UnexpectedAnswerError,
 )
-from .model import RequestEvent
+from .model import Deadline, RequestEvent
 from .retry import RetryPolicy
 from .settings import Settings
 from .transport import Transport
@@ -94,14 +96,20 @@ class Caller:
         # No retry loop here: the call that needed the token retries as a whole, with a fresh timestamp
         # (the token service rejects a replayed encryption, 1001) within that call's budget.
         timestamp = self._now_ms()
-        body = json.dumps(
-            {
-                "appKey": s.access_key,
-                "encryption": auth.token_encryption(s.access_key, timestamp, s.secret_key),
-                "timestamp": timestamp,
-            },
-            separators=(",", ":"),
-        ).encode()
+        try:
+            body = json.dumps(
+                {
+                    "appKey": s.access_key,
+                    "encryption": auth.token_encryption(s.access_key, timestamp, s.secret_key),
+                    "timestamp": timestamp,
+                },
+                separators=(",", ":"),
+            ).encode()
+        except UnicodeEncodeError:
+            # Its text would quote the key; resolve_settings refuses such keys, a hand-made Settings may not.
+            raise ConfigurationError(
+                "the access key or secret key holds characters that cannot be encoded as UTF-8 (not shown)"
+            ) from None
         try:
             answer = self.transport.send("POST", TOKEN_PATH, {}, body, {}, TOKEN_OPERATION, target)
             envelope = decode(
@@ -165,10 +173,11 @@ class Caller:
         target: str,
         context: Mapping[str, Any] | None = None,
         accept: Callable[[dict[str, Any]], Any] | None = None,
-        until: float | None = None,
+        until: Deadline | None = None,
         event: Mapping[str, Any] | None = None,
         splittable: bool = False,
         split_part: bool = False,
+        max_values: int = DEFAULT_MAX_VALUES,
     ) -> tuple[dict[str, Any], Any]:
         """One request with retries: the success envelope and ``accept(envelope)``'s result.
 
@@ -193,7 +202,7 @@ class Caller:
         def attempt() -> tuple[dict[str, Any], Any]:
             nonlocal dns_failures
             try:
-                envelope = self._authenticated(method, path, query, body, operation, target, ctx)
+                envelope = self._authenticated(method, path, query, body, operation, target, ctx, max_values)
             except TransportError as exc:
                 if exc.kind == "dns":
                     dns_failures += 1
@@ -221,7 +230,10 @@ class Caller:
             emit("retrying", rid, f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s")
 
         try:
-            envelope, accepted = self.retry.run(attempt, retrying, until=until)
+            if until is not None and self.retry.clock() >= until.at:
+                # Paging, polling and batches all pass here: nothing new starts past the bound.
+                raise OperationTimeoutError(operation, target, until.seconds, until.setting)
+            envelope, accepted = self.retry.run(attempt, retrying, until=until.at if until else None)
         except EnosError as exc:
             rid = exc.request_id if isinstance(exc, ApiError) else None
             if splittable and is_split_error(exc, operation):
@@ -247,6 +259,7 @@ class Caller:
         operation: str,
         target: str,
         context: Mapping[str, Any],
+        max_values: int,
     ) -> dict[str, Any]:
         """One attempt with the cached token; an expired token is renewed once and the attempt repeated."""
         key = self.settings.cache_key
@@ -269,6 +282,7 @@ class Caller:
                     context=context,
                     code_key="code",
                     redact=Redactor((self.settings.secret_key, token.value, signature)),
+                    max_values=max_values,
                 )
             except AuthenticationError as exc:
                 # An expired (or revoked) token: renew once, then let a second refusal stand.

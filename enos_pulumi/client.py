@@ -16,7 +16,7 @@ from typing import Any
 
 from . import auth, pipeline_control, pipelines, stage_state
 from .calls import Caller
-from .model import RequestEvent, ResetReport, StageTarget
+from .model import Deadline, RequestEvent, ResetReport, StageTarget
 from .retry import RetryPolicy
 from .settings import Settings
 from .transport import SESSIONS, SessionPool, Transport
@@ -33,8 +33,8 @@ class EnosClient:
     Bounds (see :class:`~enos_pulumi.settings.Settings`): every attempt ends within
     ``attempt_timeout``; every request retries within ``retry_deadline`` of its first attempt; an
     operation (a delete or get over all batches, a status check over all pages) starts no request or
-    retry after ``reset_timeout``, so it ends within ``reset_timeout`` plus two attempts (a token fetch
-    and a call).
+    retry after ``reset_timeout``, so it ends within ``reset_timeout`` plus one last try (a token fetch
+    and the call, twice if the token had expired: at most four attempts).
     """
 
     def __init__(
@@ -50,7 +50,7 @@ class EnosClient:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy(deadline=settings.retry_deadline)
         self._on_event = on_event
-        self._shared_until: float | None = None
+        self._shared_until: Deadline | None = None
         self._caller = Caller(settings, Transport(settings, sessions), self.retry, tokens, self._emit, now_ms)
 
     def __repr__(self) -> str:
@@ -60,15 +60,21 @@ class EnosClient:
         if self._on_event is not None:
             self._on_event(event)
 
-    def _until(self) -> float:
+    def _until(self) -> Deadline:
         if self._shared_until is not None:
             return self._shared_until
-        return self.retry.clock() + self.settings.reset_timeout
+        return self._bound(self.settings.reset_timeout, "enos:resetTimeoutSeconds")
+
+    def _bound(self, seconds: float, setting: str) -> Deadline:
+        return Deadline(self.retry.clock() + seconds, seconds, setting)
+
+    def _operation_bound(self) -> Deadline:
+        return self._bound(self.settings.operation_timeout, "enos:operationTimeoutSeconds")
 
     def share_bound(self) -> None:
         """From now on every operation of this client shares one total bound, ``reset_timeout`` from now
         (the provider makes a reset's status check, deletes and verify reads one bounded whole)."""
-        self._shared_until = self.retry.clock() + self.settings.reset_timeout
+        self._shared_until = self._until()
 
     def call(
         self,
@@ -86,7 +92,7 @@ class EnosClient:
         ``body`` is bytes as sent, or a JSON-serializable value.
         """
         if body is not None and not isinstance(body, bytes):
-            body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            body = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
         envelope, _ = self._caller.call(
             method,
             path,
@@ -135,9 +141,9 @@ class EnosClient:
 
         Bounded by ``operation_timeout`` (:class:`~enos_pulumi.errors.OperationTimeoutError`).
         """
-        self._wait(org_id, pipeline_id, status, self.retry.clock() + self.settings.operation_timeout)
+        self._wait(org_id, pipeline_id, status, self._operation_bound())
 
-    def _wait(self, org_id: str, pipeline_id: str, status: str, until: float) -> None:
+    def _wait(self, org_id: str, pipeline_id: str, status: str, until: Deadline) -> None:
         pipeline_control.wait_for_status(
             self._caller, org_id, pipeline_id, status, until, self.retry.sleep, self._emit
         )
@@ -147,7 +153,7 @@ class EnosClient:
 
         The request and the wait together are bounded by ``operation_timeout``.
         """
-        until = self.retry.clock() + self.settings.operation_timeout
+        until = self._operation_bound()
         request_id = pipeline_control.pause_pipeline(self._caller, org_id, pipeline_id, until)
         self._wait(org_id, pipeline_id, "PAUSED", until)
         return request_id
@@ -168,7 +174,7 @@ class EnosClient:
         if execution_mode not in pipeline_control.EXECUTION_MODES:
             raise ValueError(f"execution_mode must be standalone or cluster, got {execution_mode!r}")
         body = pipeline_control.start_body(execution_mode, kafka_rate, resource_config)
-        until = self.retry.clock() + self.settings.operation_timeout
+        until = self._operation_bound()
         request_id = pipeline_control.start_pipeline(
             self._caller, org_id, pipeline_id, body, until, self.retry.sleep
         )

@@ -80,7 +80,7 @@ class TransportError(EnosError):
         #: False for failures that another attempt cannot mend (a TLS certificate problem, a bad URL).
         self.retryable = retryable
         #: What went wrong, for callers that treat kinds differently: "dns", "refused", "connect-timeout",
-        #: "timeout", "tls", "closed", "too-large" or "invalid" ("" when unclassified).
+        #: "timeout", "tls", "closed", "too-large", "bad-answer" or "invalid" ("" when unclassified).
         self.kind = kind
 
 

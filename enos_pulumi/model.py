@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RequestEvent", "ResetReport", "StageTarget"]
+__all__ = ["Deadline", "RequestEvent", "ResetReport", "StageTarget"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,13 @@ class ResetReport:
     @property
     def request_count(self) -> int:
         return self.requests if self.requests is not None else len(self.request_ids)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An operation's total bound: no request or retry starts after ``at`` (the retry policy's clock).
+    ``seconds`` and ``setting`` say, in errors, which bound it was."""
+
+    at: float
+    seconds: float
+    setting: str

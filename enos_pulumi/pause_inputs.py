@@ -37,6 +37,16 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def check_pause_inputs(news: Mapping[str, Any], inputs: dict[str, Any]) -> list[CheckFailure]:
     """Validate and normalize the pause/resume inputs into ``inputs``; failures name the input."""
     failures: list[CheckFailure] = []
@@ -87,6 +97,13 @@ def check_pause_inputs(news: Mapping[str, Any], inputs: dict[str, Any]) -> list[
                     "resume_resource_config",
                     f"must be a mapping (sent as Operate Pipeline's resourceConfig), "
                     f"got {type(config).__name__}",
+                )
+            )
+        elif not _finite(config):
+            failures.append(
+                CheckFailure(
+                    "resume_resource_config",
+                    "holds a number that is not finite (NaN or Infinity), which JSON cannot carry",
                 )
             )
         else:

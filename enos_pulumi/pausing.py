@@ -1,9 +1,11 @@
 """Pause -> reset -> resume, shared by every reset of one pipeline in this process.
 
 The provider host runs up to four calls at once, so several resets of one pipeline can run together.
-They share one pause: the first pauses (a "leader"), the others join; the last to finish starts the
-pipeline again, and no reset joins a pause that is being undone (it waits, then pauses anew). So no
-delete ever runs after the pipeline was started again by this process.
+Every reset of a pipeline registers while it runs (so the pipeline is never started again from under
+one of them), and those with ``pause_pipeline`` share one pause: the first pauses (the "leader"), the
+others wait for it, the last reset of the pipeline to finish starts it again, and a reset arriving while
+it is being started waits for that, then pauses anew. So no delete of this process runs after the
+pipeline was started again by this process.
 
 Failure rules (design.md): a pause that fails or does not take effect deletes nothing, and a pipeline
 that did reach PAUSED is started again; a reset that fails after the pause still resumes the pipeline,
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 from .client import EnosClient
 from .errors import (
     EnosError,
+    OperationTimeoutError,
     PipelineLeftPausedError,
     PipelineNotListedError,
     PipelineNotPausedError,
@@ -43,19 +46,23 @@ class Resume:
 
 
 @dataclass(eq=False)
-class _Pause:
-    resume: Resume | None
-    state: str = "pausing"  # -> "paused-by-us" | "paused-already" -> "resuming"; removed when done
-    holders: int = 1
-    failure: BaseException | None = None
+class _Pipeline:
+    """The resets of one pipeline under way in this process."""
+
+    #: "open" (no pause of ours) -> "pausing" -> "paused-by-us" | "paused-already" -> "resuming"
+    state: str = "open"
+    holders: int = 0
+    resume: Resume | None = None
+    attempt: int = 0
+    failure: tuple[int, BaseException] | None = None
 
 
 class PauseCoordinator:
-    """Shared pauses keyed by (gateway, org, pipeline); thread-safe."""
+    """Resets keyed by (gateway, org, pipeline); thread-safe."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pauses: dict[_Key, _Pause] = {}
+        self._pipelines: dict[_Key, _Pipeline] = {}
 
     def run(
         self,
@@ -68,73 +75,79 @@ class PauseCoordinator:
         """Run ``reset`` while the pipeline is PAUSED; returns its result and whether this process paused
         the pipeline for it.
 
-        ``resume`` is None for a reset that may not pause (``pause_pipeline=False``): it still joins a
-        pause in progress (so it is not resumed from under it), and otherwise runs ``check_paused`` (the
-        ``require_paused`` check) and the reset on its own.
+        ``resume`` is None for a reset that may not pause (``pause_pipeline=False``): it joins a pause
+        under way if there is one, and otherwise runs ``check_paused`` (the ``require_paused`` check) and
+        the reset while registered, so that no other reset starts the pipeline from under it.
         """
         key = (client.settings.api_gateway, target.org_id, target.pipeline_id)
-        pause, leader = self._join(key, resume)
-        if pause is None:
-            check_paused()
-            return reset(), False
-        if leader:
-            self._lead(client, target, key, pause)
-        else:
-            self._await_pause(pause)
-        paused_by_us = pause.state == "paused-by-us"
+        entry, role, attempt = self._join(key, resume)
+        try:
+            if role == "leader":
+                self._lead(client, target, entry)
+            elif role == "follower":
+                self._await_pause(entry, attempt)
+            else:
+                check_paused()
+        except BaseException:
+            self._leave(client, target, key, entry, None)
+            raise
+        paused_by_us = role != "unmanaged" and entry.state == "paused-by-us"
         try:
             result = reset()
         except BaseException as exc:
-            self._leave(client, target, key, pause, exc)
+            self._leave(client, target, key, entry, exc)
             raise
-        self._leave(client, target, key, pause, None)
+        self._leave(client, target, key, entry, None)
         return result, paused_by_us
 
     # -- joining -----------------------------------------------------------------------------------------
 
-    def _join(self, key: _Key, resume: Resume | None) -> tuple[_Pause | None, bool]:
+    def _join(self, key: _Key, resume: Resume | None) -> tuple[_Pipeline, str, int]:
         with self._cond:
             while True:
-                pause = self._pauses.get(key)
-                if pause is not None and pause.state == "resuming":
+                entry = self._pipelines.get(key)
+                if entry is not None and entry.state == "resuming":
                     self._cond.wait()  # never delete while the pipeline is being started again
                     continue
-                if pause is not None:
-                    pause.holders += 1
-                    return pause, False
+                if entry is None:
+                    entry = self._pipelines[key] = _Pipeline()
+                entry.holders += 1
+                if entry.state != "open":
+                    return entry, "follower", entry.attempt
                 if resume is None:
-                    return None, False
-                pause = _Pause(resume)
-                self._pauses[key] = pause
-                return pause, True
+                    return entry, "unmanaged", entry.attempt
+                entry.state = "pausing"
+                entry.resume = resume
+                entry.attempt += 1
+                return entry, "leader", entry.attempt
 
-    def _await_pause(self, pause: _Pause) -> None:
+    def _await_pause(self, entry: _Pipeline, attempt: int) -> None:
         with self._cond:
-            while pause.state == "pausing":
+            while entry.state == "pausing" and entry.attempt == attempt:
                 self._cond.wait()
-            if pause.failure is not None:
-                error = copy.copy(pause.failure)
+            if entry.failure is not None and entry.failure[0] == attempt:
+                error = copy.copy(entry.failure[1])
                 if isinstance(error, EnosError):
                     error.append_to_message("[another reset of this pipeline tried to pause it]")
                 raise error
 
-    def _lead(self, client: EnosClient, target: StageTarget, key: _Key, pause: _Pause) -> None:
+    def _lead(self, client: EnosClient, target: StageTarget, entry: _Pipeline) -> None:
         try:
-            paused_by_us = self._pause(client, target, pause.resume)
+            assert entry.resume is not None
+            paused_by_us = self._pause(client, target, entry.resume)
         except BaseException as exc:
             with self._cond:
-                pause.failure = exc
-                pause.state = "failed"
-                del self._pauses[key]
+                entry.failure = (entry.attempt, copy.copy(exc))
+                entry.state = "open"  # resets without pause_pipeline may still be under way
                 self._cond.notify_all()
             raise
         with self._cond:
-            pause.state = "paused-by-us" if paused_by_us else "paused-already"
+            entry.state = "paused-by-us" if paused_by_us else "paused-already"
             self._cond.notify_all()
 
-    # -- the pause -----------------------------------------------------------------------------------------
+    # -- the pause ---------------------------------------------------------------------------------------
 
-    def _pause(self, client: EnosClient, target: StageTarget, resume: Resume | None) -> bool:
+    def _pause(self, client: EnosClient, target: StageTarget, resume: Resume) -> bool:
         org, pid = target.org_id, target.pipeline_id
         status = client.pipeline_status(org, pid)
         if status is None:
@@ -143,13 +156,28 @@ class PauseCoordinator:
             return False  # paused by someone else: reset, and leave it paused
         if status != "RUNNING":
             raise PipelineNotPausedError(pid, org, status, pausing=True)
-        assert resume is not None
         try:
             client.pause_pipeline(org, pid)
+        except OperationTimeoutError as exc:
+            # EnOS accepted the pause; it did not take effect in time, but it still may.
+            exc.append_to_message(f"[Nothing was deleted. {self._settle(client, target, resume)}]")
+            raise
         except EnosError as exc:
             exc.append_to_message(f"[Nothing was deleted. {self._undo_pause(client, target, resume)}]")
             raise
         return True
+
+    def _settle(self, client: EnosClient, target: StageTarget, resume: Resume) -> str:
+        """A pause accepted but late gets the same time again; if it then takes effect, it is undone."""
+        pid = target.pipeline_id
+        try:
+            client.wait_for_status(target.org_id, pid, "PAUSED")
+        except EnosError:
+            return (
+                f"EnOS accepted the pause, but pipeline {pid} has not reached PAUSED; it may still: check it "
+                f"in the EnOS console and start it if it paused."
+            )
+        return self._start_again(client, target, resume, "the pause took effect late")
 
     def _undo_pause(self, client: EnosClient, target: StageTarget, resume: Resume) -> str:
         """After a failed pause: a pipeline that did reach PAUSED is started again."""
@@ -161,49 +189,48 @@ class PauseCoordinator:
                 f"Could not check pipeline {pid}'s status afterwards: check in the EnOS console that it runs."
             )
         if status != "PAUSED":
-            return f"Pipeline {pid} is {status or 'not listed'}; it was not paused by this reset."
+            return f"Pipeline {pid} is {status or 'not listed'}; this reset did not pause it."
+        return self._start_again(
+            client, target, resume, "the pause did not complete, yet the pipeline paused"
+        )
+
+    def _start_again(self, client: EnosClient, target: StageTarget, resume: Resume, situation: str) -> str:
+        org, pid = target.org_id, target.pipeline_id
         try:
             client.start_pipeline(org, pid, resume.execution_mode, resume.kafka_rate, resume.resource_config)
         except EnosError as exc:
-            situation = (
-                "the reset's pause did not complete, yet the pipeline reached PAUSED; nothing was deleted"
-            )
-            raise PipelineLeftPausedError(pid, org, exc, situation) from exc
+            raise PipelineLeftPausedError(pid, org, exc, f"{situation}; nothing was deleted") from exc
         return f"Pipeline {pid} had reached PAUSED and was started again."
 
-    # -- leaving -------------------------------------------------------------------------------------------
+    # -- leaving -----------------------------------------------------------------------------------------
 
     def _leave(
         self,
         client: EnosClient,
         target: StageTarget,
         key: _Key,
-        pause: _Pause,
+        entry: _Pipeline,
         error: BaseException | None,
     ) -> None:
         with self._cond:
-            pause.holders -= 1
-            last = pause.holders == 0
-            if last and pause.state == "paused-by-us":
-                pause.state = "resuming"
+            entry.holders -= 1
+            last = entry.holders == 0
+            resume_now = last and entry.state == "paused-by-us"
+            if resume_now:
+                entry.state = "resuming"
             elif last:
-                del self._pauses[key]
+                if self._pipelines.get(key) is entry:
+                    del self._pipelines[key]
                 self._cond.notify_all()
-        if not last:
-            if isinstance(error, EnosError) and pause.state == "paused-by-us":
+        if not resume_now:
+            if isinstance(error, EnosError) and not last and entry.state == "paused-by-us":
                 error.append_to_message(
                     "[the pipeline stays paused while other resets of it finish; "
                     "the last one starts it again]"
                 )
-            if error is not None:
-                raise error
-            return
-        if pause.state != "resuming":
-            if error is not None:
-                raise error
             return
         try:
-            resume = pause.resume
+            resume = entry.resume
             assert resume is not None
             org, pid = target.org_id, target.pipeline_id
             try:
@@ -215,12 +242,11 @@ class PauseCoordinator:
                 raise PipelineLeftPausedError(pid, org, exc, f"the reset paused it {done}", error) from exc
         finally:
             with self._cond:
-                del self._pauses[key]
+                if self._pipelines.get(key) is entry:
+                    del self._pipelines[key]
                 self._cond.notify_all()
-        if error is not None:
-            if isinstance(error, EnosError):
-                error.append_to_message("[the pipeline was resumed: it is RUNNING again]")
-            raise error
+        if isinstance(error, EnosError):
+            error.append_to_message("[the pipeline was resumed: it is RUNNING again]")
 
 
 COORDINATOR = PauseCoordinator()

@@ -11,8 +11,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .calls import Caller
-from .errors import ApiError, OperationTimeoutError, PipelineNotListedError, PipelineStatusError
-from .model import RequestEvent
+from .errors import (
+    ApiError,
+    EnosError,
+    OperationTimeoutError,
+    PipelineNotListedError,
+    PipelineStatusError,
+    TransportError,
+)
+from .model import Deadline, RequestEvent
 from .pipelines import operate, status_of
 
 __all__ = [
@@ -27,8 +34,9 @@ __all__ = [
 #: resume_execution_mode -> the API's executionMode.
 EXECUTION_MODES = {"standalone": 0, "cluster": 1}
 ANOTHER_START_IN_PROGRESS = 61121
+ILLEGAL_TRANSITION = 61152
+CANNOT_START = 61165
 WAIT = "Wait for pipeline status"
-_TIMEOUT_KEY = "enos:operationTimeoutSeconds"
 #: Statuses that end a wait at once: the pipeline went somewhere it will not come back from by itself.
 _DEAD_ENDS = {"PAUSED": ("STOPPED", "PUBLISHED"), "RUNNING": ("STOPPED", "PUBLISHED")}
 
@@ -42,9 +50,28 @@ def start_body(
     return body
 
 
-def pause_pipeline(caller: Caller, org_id: str, pipeline_id: str, until: float) -> str | None:
-    """Operate Pipeline ``pause``; returns its requestId."""
-    envelope = operate(caller, org_id, pipeline_id, "pause", None, until)
+def _already(caller: Caller, org_id: str, pipeline_id: str, wanted: str, until: Deadline) -> bool:
+    """After a pause or start that failed in a way a lost answer explains (the first attempt took
+    effect, its answer never came, the retry was refused as an illegal transition): is the pipeline in
+    the status the operation wanted after all?"""
+    try:
+        return status_of(caller, org_id, pipeline_id, until) == wanted
+    except EnosError:
+        return False
+
+
+def _maybe_done(exc: EnosError, refusal: int) -> bool:
+    return isinstance(exc, TransportError) or (isinstance(exc, PipelineStatusError) and exc.code == refusal)
+
+
+def pause_pipeline(caller: Caller, org_id: str, pipeline_id: str, until: Deadline) -> str | None:
+    """Operate Pipeline ``pause``; returns its requestId (None when a lost answer's pause had worked)."""
+    try:
+        envelope = operate(caller, org_id, pipeline_id, "pause", None, until)
+    except EnosError as exc:
+        if _maybe_done(exc, ILLEGAL_TRANSITION) and _already(caller, org_id, pipeline_id, "PAUSED", until):
+            return None
+        raise
     return envelope.get("requestId")
 
 
@@ -53,7 +80,7 @@ def start_pipeline(
     org_id: str,
     pipeline_id: str,
     body: Mapping[str, Any],
-    until: float,
+    until: Deadline,
     sleep: Callable[[float], None],
 ) -> str | None:
     """Operate Pipeline ``start``; 61121 (another start in progress) is asked again until ``until``."""
@@ -63,11 +90,18 @@ def start_pipeline(
             envelope = operate(caller, org_id, pipeline_id, "start", body, until)
             return envelope.get("requestId")
         except PipelineStatusError as exc:
-            left = until - caller.retry.clock()
-            if exc.code != ANOTHER_START_IN_PROGRESS or left <= 0:
-                raise
-            sleep(min(wait_s, left))
-            wait_s = min(wait_s * 2, 10.0)
+            left = until.at - caller.retry.clock()
+            if exc.code == ANOTHER_START_IN_PROGRESS and left > 0:
+                sleep(min(wait_s, left))
+                wait_s = min(wait_s * 2, 10.0)
+                continue
+            if _maybe_done(exc, CANNOT_START) and _already(caller, org_id, pipeline_id, "RUNNING", until):
+                return None
+            raise
+        except TransportError as exc:
+            if _already(caller, org_id, pipeline_id, "RUNNING", until):
+                return None
+            raise exc from None
 
 
 def wait_for_status(
@@ -75,7 +109,7 @@ def wait_for_status(
     org_id: str,
     pipeline_id: str,
     wanted: str,
-    until: float,
+    until: Deadline,
     sleep: Callable[[float], None],
     emit: Callable[[RequestEvent], None],
 ) -> None:
@@ -88,9 +122,23 @@ def wait_for_status(
     target = f"pipeline {pipeline_id}"
     started = time.monotonic()
     wait_s = 0.5
-    settings = caller.settings
+    status: str | None = None
+
+    def timed_out() -> OperationTimeoutError:
+        return OperationTimeoutError(
+            WAIT, target, until.seconds, until.setting, f"it is still {status}, not {wanted}"
+        )
+
     while True:
-        status = status_of(caller, org_id, pipeline_id, until)
+        # The last look comes at the bound itself (the loop below never sleeps past it), so it may start
+        # even though the clock has just reached the bound.
+        poll = Deadline(max(until.at, caller.retry.clock() + 1e-3), until.seconds, until.setting)
+        try:
+            status = status_of(caller, org_id, pipeline_id, poll)
+        except OperationTimeoutError:
+            if status is None:
+                raise
+            raise timed_out() from None
         elapsed = time.monotonic() - started
         if status is None:
             raise PipelineNotListedError(pipeline_id, org_id)
@@ -104,15 +152,9 @@ def wait_for_status(
                 target=target,
                 context={"org_id": org_id, "pipeline_id": pipeline_id},
             )
-        left = until - caller.retry.clock()
+        left = until.at - caller.retry.clock()
         if left <= 0:
-            raise OperationTimeoutError(
-                WAIT,
-                target,
-                settings.operation_timeout,
-                _TIMEOUT_KEY,
-                f"it is still {status}, not {wanted}",
-            )
+            raise timed_out()
         pause_s = min(wait_s, left)
         emit(
             RequestEvent(

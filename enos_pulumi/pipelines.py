@@ -10,6 +10,7 @@ from urllib.parse import quote
 from .answers import clean
 from .calls import Caller
 from .errors import UnexpectedAnswerError
+from .model import Deadline
 
 __all__ = ["PIPELINES_PATH", "PIPELINE_PAGE_SIZE", "PIPELINE_PATH", "list_pipelines", "operate", "status_of"]
 
@@ -17,11 +18,13 @@ PIPELINES_PATH = "/streaming/v2.0/streaming/pipelines"
 PIPELINE_PATH = "/streaming/v2.0/streaming/pipeline/"
 PIPELINE_PAGE_SIZE = 100
 LIST = "List Pipelines"
-#: A gateway that pages forever (a growing count, pages of new IDs) still ends.
-MAX_PAGES = 10_000
+#: A gateway that pages forever (a growing count, pages of new IDs) still ends: 100,000 pipelines.
+MAX_PAGES = 1_000
 
 
-def _page(envelope: dict[str, Any], org_id: str, page: int) -> tuple[list[dict[str, Any]], int | None]:
+def _page(
+    envelope: dict[str, Any], org_id: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int | None]:
     """The pipelines of one page, each checked, and the total ``count`` if the answer gives one."""
 
     def refuse(what: str) -> UnexpectedAnswerError:
@@ -44,6 +47,8 @@ def _page(envelope: dict[str, Any], org_id: str, page: int) -> tuple[list[dict[s
         pipelines = []
     if not isinstance(pipelines, list):
         raise refuse(f"pipelines is {type(pipelines).__name__}; expected a list")
+    if len(pipelines) > page_size:
+        raise refuse(f"{len(pipelines):,} pipelines in one page, more than the {page_size} asked for")
     for index, entry in enumerate(pipelines):
         if not isinstance(entry, dict) or not isinstance(entry.get("pipelineId"), str):
             raise refuse(f"entry {index} has no string pipelineId")
@@ -55,7 +60,7 @@ def _page(envelope: dict[str, Any], org_id: str, page: int) -> tuple[list[dict[s
 
 
 def list_pipelines(
-    caller: Caller, org_id: str, until: float, page_size: int = PIPELINE_PAGE_SIZE
+    caller: Caller, org_id: str, until: Deadline, page_size: int = PIPELINE_PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Every released pipeline of the organization, page by page (lazily).
 
@@ -64,7 +69,15 @@ def list_pipelines(
     a page is stopped by the repetition.
     """
     seen: set[str] = set()
-    for page in range(1, MAX_PAGES + 1):
+    for page in range(1, MAX_PAGES + 2):
+        if page > MAX_PAGES:
+            raise UnexpectedAnswerError(
+                operation=LIST,
+                message=f"still more pipelines after {MAX_PAGES:,} pages; refusing to page on",
+                code=0,
+                target=f"org {org_id}",
+                context={"org_id": org_id},
+            )
         envelope, _ = caller.call(
             "GET",
             PIPELINES_PATH,
@@ -74,8 +87,9 @@ def list_pipelines(
             target=f"org {org_id}",
             context={"org_id": org_id},
             until=until,
+            max_values=page_size * 64 + 64,  # a page of entries, each a handful of fields
         )
-        pipelines, count = _page(envelope, org_id, page)
+        pipelines, count = _page(envelope, org_id, page, page_size)
         fresh = [p for p in pipelines if p["pipelineId"] not in seen]
         if not fresh:
             return  # an empty page, or a server that ignores pageNo and would be paged forever
@@ -85,7 +99,7 @@ def list_pipelines(
             return
 
 
-def status_of(caller: Caller, org_id: str, pipeline_id: str, until: float) -> str | None:
+def status_of(caller: Caller, org_id: str, pipeline_id: str, until: Deadline) -> str | None:
     """The pipeline's status (PUBLISHED, RUNNING, PAUSED, STOPPED...), or None if it is not listed."""
     for pipeline in list_pipelines(caller, org_id, until):
         if pipeline["pipelineId"] == pipeline_id:
@@ -97,22 +111,28 @@ def status_of(caller: Caller, org_id: str, pipeline_id: str, until: float) -> st
     return None
 
 
+def _json_body(body: Mapping[str, Any] | None) -> bytes:
+    try:
+        text = json.dumps(dict(body or {}), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # NaN or Infinity: not JSON, so no gateway would read it
+        raise ValueError(f"the Operate Pipeline body holds a value JSON cannot carry: {exc}") from None
+    return text.encode()
+
+
 def operate(
     caller: Caller,
     org_id: str,
     pipeline_id: str,
     action: str,
     body: Mapping[str, Any] | None,
-    until: float | None = None,
+    until: Deadline | None = None,
 ) -> dict[str, Any]:
     """Operate Pipeline (pause, start, stop...); ``start`` needs ``executionMode`` and ``kafkaRate``."""
     envelope, _ = caller.call(
         "POST",
         PIPELINE_PATH + quote(pipeline_id, safe=""),
         {"action": action, "orgId": org_id},
-        json.dumps(
-            dict(body) if body is not None else {}, separators=(",", ":"), ensure_ascii=False
-        ).encode(),
+        _json_body(body),
         operation=f"Operate Pipeline ({action})",
         target=f"pipeline {pipeline_id}",
         context={"org_id": org_id, "pipeline_id": pipeline_id},

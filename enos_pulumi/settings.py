@@ -131,6 +131,13 @@ def _required(name: str, what: str, *sources: Mapping[str, Any]) -> tuple[str, s
     value, source = found
     if not isinstance(value, str):
         raise ConfigurationError(f"EnOS {what} from {source} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes the environment could not decode (a secret pasted from another encoding): never shown.
+        raise ConfigurationError(
+            f"EnOS {what} from {source} holds bytes that are not valid UTF-8 (not shown): set it again"
+        ) from None
     return value.strip(), source
 
 

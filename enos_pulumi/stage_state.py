@@ -14,7 +14,7 @@ from .batches import run_batches
 from .calls import Caller
 from .errors import DeletionRejectedError, UnexpectedAnswerError
 from .ids import Batch, join_range
-from .model import ResetReport, StageTarget
+from .model import Deadline, ResetReport, StageTarget
 
 __all__ = ["STAGE_STATE_PATH", "delete_stage_state", "get_stage_state", "remaining_pairs", "stage_body"]
 
@@ -69,7 +69,7 @@ def _refusal(operation: str, target: StageTarget, envelope: dict[str, Any], text
 
 
 def delete_stage_state(
-    caller: Caller, target: StageTarget, assets: Sequence[str], points: Sequence[str], until: float
+    caller: Caller, target: StageTarget, assets: Sequence[str], points: Sequence[str], until: Deadline
 ) -> ResetReport:
     """Delete the state of every (asset, point) pair; succeeds only if every answer is ``data: true``."""
 
@@ -102,11 +102,17 @@ def delete_stage_state(
 
 
 def _items(envelope: dict[str, Any], target: StageTarget) -> list[dict[str, Any]]:
-    data = envelope.get("data")
+    if "data" not in envelope:
+        why = "the answer has no data, so the remaining state cannot be checked"
+        raise UnexpectedAnswerError(**_refusal(GET, target, envelope, why))
+    data = envelope["data"]
     if isinstance(data, dict) and "items" in data:
         data = data["items"]
+        if data is None:
+            why = "items is null, so the remaining state cannot be checked"
+            raise UnexpectedAnswerError(**_refusal(GET, target, envelope, why))
     if data is None:
-        return []  # an answer with nothing to report
+        return []  # "data": null, an answer with nothing to report
     if not isinstance(data, list):
         raise UnexpectedAnswerError(
             **_refusal(GET, target, envelope, f"data is a {type(data).__name__}; expected a list of items")
@@ -125,7 +131,7 @@ def _items(envelope: dict[str, Any], target: StageTarget) -> list[dict[str, Any]
 
 
 def get_stage_state(
-    caller: Caller, target: StageTarget, assets: Sequence[str], points: Sequence[str], until: float
+    caller: Caller, target: StageTarget, assets: Sequence[str], points: Sequence[str], until: Deadline
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """State items for the pairs (``data`` may be a list or ``{"items": [...]}``) and the requestIds.
 
@@ -142,6 +148,8 @@ def get_stage_state(
         body=lambda b: stage_body(target, assets, points, b),
         handle=lambda envelope, _b: _items(envelope, target),
         until=until,
+        # An item per pair at most, each a handful of fields: more values than that is not an answer.
+        max_values=lambda b: 16 * b.pairs + 256,
     )
     items = [item for _, chunk in results for item in chunk]
     return items, tuple(rid for rid, _ in results if rid is not None)

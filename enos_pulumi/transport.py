@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -44,6 +45,10 @@ class Answer:
 # -- sessions --------------------------------------------------------------------------------------------
 
 
+def _keep_headers(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class SessionPool:
     """Sessions per gateway, each used by one thread at a time and returned for reuse (keep-alive)."""
 
@@ -59,6 +64,10 @@ class SessionPool:
             session = idle.get_nowait()
         except queue.Empty:
             session = requests.Session()
+            # No cookies: nothing EnOS needs, and a gateway could pile them up across requests and keys.
+            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+            # Our Authorization header (bearer) must not be replaced by a ~/.netrc entry for the host.
+            session.auth = _keep_headers
             adapter = WatchedAdapter()
             session.mount("https://", adapter)
             session.mount("http://", adapter)
@@ -109,22 +118,25 @@ class Transport:
         if body is not None:
             all_headers["Content-Type"] = CONTENT_TYPE
         status = 0
-        with watched(s.attempt_timeout) as watch:
+        # The watch ends before the session (and its kept-alive connection) goes back to the pool.
+        with self._sessions.session(s.api_gateway) as session, watched(s.attempt_timeout) as watch:
             try:
-                with self._sessions.session(s.api_gateway) as session:
-                    response = session.request(
-                        method,
-                        url,
-                        data=body,
-                        headers=all_headers,
-                        timeout=(s.connect_timeout, min(s.read_timeout, s.attempt_timeout)),
-                        allow_redirects=False,
-                        stream=True,
-                        verify=s.ca_bundle or True,
-                    )
-                    status = response.status_code
-                    with response:
-                        content = self._read(response)
+                response = session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=all_headers,
+                    timeout=(
+                        min(s.connect_timeout, s.attempt_timeout),
+                        min(s.read_timeout, s.attempt_timeout),
+                    ),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=s.ca_bundle or True,
+                )
+                status = response.status_code
+                with response:
+                    content = self._read(response)
                 if watch.expired:
                     # A shutdown may look like the normal end of a body read until close: never trust it.
                     raise _Expired
@@ -139,7 +151,7 @@ class Transport:
                     kind="too-large",
                 ) from None
             except Exception as exc:  # every failure of the HTTP stack is worded here
-                raise self._error(exc, watch.expired, operation, target) from None
+                raise self._error(exc, watch.expired, watch.sent, operation, target) from None
 
     def _read(self, response: requests.Response) -> bytes:
         cap = self.settings.max_answer_bytes
@@ -155,7 +167,9 @@ class Transport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _error(self, exc: Exception, expired: bool, operation: str, target: str) -> TransportError:
+    def _error(
+        self, exc: Exception, expired: bool, sent: bool, operation: str, target: str
+    ) -> TransportError:
         s = self.settings
         where = f"{self.host}:{self.port}"
         if expired:
@@ -221,6 +235,15 @@ class Transport:
             return TransportError(
                 operation, f"the connection to {where} failed before a complete answer", target, kind="closed"
             )
+        if sent:
+            # The request went out; what failed is the answer (a malformed head, say): the gateway's
+            # doing, and worth another attempt.
+            return TransportError(
+                operation,
+                f"the answer from {where} could not be read ({type(exc).__name__})",
+                target,
+                kind="bad-answer",
+            )
         # Anything else (an invalid header value, a URL the stack refuses) will fail the same way again.
         return TransportError(
             operation,
@@ -243,7 +266,8 @@ class _Expired(Exception):
 
 
 def _printable(text: str | None) -> str:
-    return "".join(ch for ch in (text or "") if ch.isprintable())[:100]
+    # Not cut short here: what is shown is cut by answers.clean, after any echoed secret is hidden.
+    return "".join(ch for ch in (text or "")[:4000] if ch.isprintable())
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -26,9 +26,16 @@ __all__ = ["WatchedAdapter", "watched"]
 @dataclass(eq=False)
 class _Watch:
     deadline: float
-    fds: list[int] = field(default_factory=list)
+    #: Duplicates of the attempt's socket descriptors: a shutdown through them reaches that connection
+    #: even if its own descriptor was closed and its number reused by an unrelated socket meanwhile.
+    dups: list[socket.socket] = field(default_factory=list)
     expired: bool = False
     done: bool = False
+    #: The request went out: a failure from here on is the answer's (or the connection's), not ours.
+    sent: bool = False
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 class _Watchdog:
@@ -51,17 +58,29 @@ class _Watchdog:
             self._cond.notify()
         return watch
 
-    def attach(self, watch: _Watch, fd: int) -> None:
+    def attach(self, watch: _Watch, sock: socket.socket) -> None:
         with self._cond:
             if watch.done:
                 return
-            watch.fds.append(fd)
+            try:
+                dup = (
+                    sock.dup()
+                    if type(sock) is socket.socket
+                    else socket.socket(fileno=socket.dup(sock.fileno()))
+                )
+            except OSError:
+                return
+            watch.dups.append(dup)
             if watch.expired:
-                _shutdown(fd)  # the bound passed while connecting
+                _shutdown(dup)  # the bound passed while connecting
 
     def finish(self, watch: _Watch) -> None:
         with self._cond:
             watch.done = True  # from here on its sockets belong to the pool again
+            dups, watch.dups = watch.dups, []
+        for dup in dups:
+            with suppress(OSError):
+                dup.close()
 
     def _run(self) -> None:
         with self._cond:
@@ -80,52 +99,60 @@ class _Watchdog:
                     continue
                 _, _, watch = heapq.heappop(self._heap)
                 watch.expired = True
-                for fd in watch.fds:
-                    _shutdown(fd)
+                for dup in watch.dups:
+                    _shutdown(dup)
 
 
-def _shutdown(fd: int) -> None:
-    # Through a duplicate descriptor: shutdown acts on the connection itself, so the blocked read in the
-    # attempt's thread returns at once, while the socket object (plain or TLS) stays its owner's to close.
+def _shutdown(dup: socket.socket) -> None:
+    # Shutdown acts on the connection itself, so the blocked read in the attempt's thread returns at
+    # once, while the socket object (plain or TLS) stays its owner's to close.
     with suppress(OSError):
-        dup = socket.socket(fileno=socket.dup(fd))
-        try:
-            dup.shutdown(socket.SHUT_RDWR)
-        finally:
-            dup.close()
+        dup.shutdown(socket.SHUT_RDWR)
 
 
 _WATCHDOG = _Watchdog()
 _CURRENT = threading.local()  # the watch of the attempt running in this thread, if any
 
 
+def _current() -> _Watch | None:
+    return getattr(_CURRENT, "watch", None)
+
+
 def _attach(sock: socket.socket | None) -> None:
-    watch = getattr(_CURRENT, "watch", None)
+    watch = _current()
     if watch is not None and sock is not None:
-        with suppress(OSError):
-            _WATCHDOG.attach(watch, sock.fileno())
+        _WATCHDOG.attach(watch, sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """What both connection classes add: the bound covers connecting (each address tried within what
+    is left of it), the TLS handshake, sending and the answer; and the attempt knows when it was sent."""
+
+    timeout: Any
+    sock: socket.socket | None
+
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _attach(sock)
+        watch = _current()
+        if watch is not None and isinstance(self.timeout, (int, float)):
+            self.timeout = max(min(float(self.timeout), watch.left()), 0.001)
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        _attach(sock)  # before the TLS handshake: the same connection, so the bound covers it
         return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach(self.sock)  # a kept-alive connection, reused by this attempt
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        watch = _current()
+        if watch is not None:
+            watch.sent = True
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _attach(sock)  # before the TLS handshake, which the bound covers too (same descriptor)
-        return sock
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self.sock)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):

@@ -207,3 +207,21 @@ def test_any_body_ends_as_an_envelope_or_an_enos_error(body: bytes, status: int)
 def test_clean_keeps_short_text_and_redacts() -> None:
     assert clean(f"ok {SECRET}", Redactor((SECRET,))) == "ok <hidden>"
     assert Redactor(("abc",))("abc") == "abc"  # too short to tell from text
+
+
+def test_a_secret_cut_in_half_by_a_summary_is_still_hidden() -> None:
+    # An error page echoing headers, long enough that the summary's cut lands inside the token.
+    for pad in range(90, 130):
+        page = ("x " * pad + f"apim-accesstoken: {TOKEN}").encode()
+        with pytest.raises(ApiError) as info:
+            run(answer(400, raw=page))
+        text = str(info.value)
+        assert TOKEN[:8] not in text.replace("<hidden>", ""), (pad, text)
+
+
+def test_a_token_in_a_refused_token_answer_is_hidden() -> None:
+    body = {"status": 0, "data": {"accessToken": "tok-from-a-502-body-123", "expire": 7200}}
+    with pytest.raises(ServerError) as info:
+        run(answer(502, body), code_key="status")
+    assert "tok-from-a-502-body-123" not in str(info.value)
+    assert "<hidden>" in str(info.value)

@@ -4,6 +4,7 @@ shared pause for concurrent resets of a pipeline, against a simulator whose tran
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -250,6 +251,8 @@ def test_a_reset_without_pause_pipeline_joins_a_pause_in_progress(pause_rig: Pau
         ({"resume_kafka_rate": 2.5}, "resume_kafka_rate", "whole number"),
         ({"resume_kafka_rate": True}, "resume_kafka_rate", "whole number"),
         ({"resume_resource_config": ["cpu"]}, "resume_resource_config", "must be a mapping"),
+        ({"resume_resource_config": {"cpu": float("nan")}}, "resume_resource_config", "not finite"),
+        ({"resume_resource_config": {"n": [float("inf")]}}, "resume_resource_config", "not finite"),
         ({"pause_pipeline": "yes"}, "pause_pipeline", "must be true or false"),
     ],
 )
@@ -297,3 +300,90 @@ def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
     plain = p.check({}, base).inputs
     assert p.diff("id", olds, plain).changes is False
     assert p.diff("id", olds, checked).changes is False
+
+
+def test_a_pause_that_takes_effect_late_is_undone_and_nothing_deleted(pause_rig: PauseRig) -> None:
+    # EnOS accepted the pause but it took 5 s against a 3 s bound: the reset gives up, deletes nothing,
+    # gives the pause the same time again to settle and, as it did pause, starts the pipeline again.
+    seed(pause_rig)
+    p = provider(pause_rig, operation_timeout=3.0)
+    with pytest.raises(OperationTimeoutError) as info:
+        p.create(props(p))
+    assert "Nothing was deleted" in str(info.value)
+    assert "had reached PAUSED and was started again" in str(info.value)
+    assert actions(pause_rig) == ["pause", "start"]
+    assert pause_rig.log("delete") == []
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_pause_still_pending_after_settling_is_not_called_undone(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    p = provider(pause_rig, operation_timeout=1.0)  # 1 s, then 1 s more: the 5 s pause is still pending
+    with pytest.raises(OperationTimeoutError) as info:
+        p.create(props(p))
+    text = str(info.value)
+    assert "EnOS accepted the pause" in text and "it may still" in text
+    assert "did not pause it" not in text
+    assert pause_rig.log("delete", "start") == []
+
+
+def test_a_reset_without_pause_pipeline_that_began_first_is_not_resumed_from_under(
+    pause_rig: PauseRig,
+) -> None:
+    # The unmanaged reset registers before the pausing one starts; its slow status check then sees the
+    # pause, and it deletes. The pipeline is started again only after it finished.
+    seed(pause_rig, stage="FixedTimeWindowAggregator_A")
+    seed(pause_rig, stage="FixedTimeWindowAggregator_B")
+    p = provider(pause_rig)
+    leader_paused = threading.Event()
+    follower_checked = threading.Event()
+    outs: list[Any] = []
+    errors: list[BaseException] = []
+    unmanaged = props(p, stage_instance_name="FixedTimeWindowAggregator_B", pause_pipeline=False,
+                      resume_execution_mode=None)  # fmt: skip
+    real_client = pause_rig.client
+
+    def slow_check_client(**fields: Any) -> Any:
+        client = real_client(**fields)
+        original = client.pipeline_status
+
+        def status(org: str, pid: str) -> str | None:
+            leader_paused.wait(10)  # the check runs only once the other reset has paused the pipeline
+            result = original(org, pid)
+            follower_checked.set()
+            return result
+
+        client.pipeline_status = status  # type: ignore[method-assign]
+        return client
+
+    def run_unmanaged() -> None:
+        q = provider(pause_rig)
+        q._client_factory = lambda _settings: slow_check_client()
+        try:
+            outs.append(q.create(unmanaged).outs)
+        except BaseException as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=run_unmanaged)
+    first.start()
+    time.sleep(0.2)  # registered, waiting in its status check
+
+    def delete_then_signal() -> Any:
+        client = real_client()
+        original = client.delete_stage_state
+
+        def delete(*args: Any) -> Any:
+            leader_paused.set()
+            follower_checked.wait(10)
+            return original(*args)
+
+        client.delete_stage_state = delete  # type: ignore[method-assign]
+        return client
+
+    p._client_factory = lambda _settings: delete_then_signal()
+    outs.append(p.create(props(p, stage_instance_name="FixedTimeWindowAggregator_A")).outs)
+    first.join(30)
+    assert errors == []
+    assert len(outs) == 2
+    assert actions(pause_rig) == ["pause", "start"]
+    assert_no_delete_outside_paused(pause_rig)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import requests
+import responses
 
 from enos_pulumi.errors import AuthenticationError, OperationTimeoutError, PipelineStatusError
 from enos_pulumi.model import StageTarget
 from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE, SIM_STAGE
 from tests.pause_rig import PauseRig
+from tests.stubs import PIPELINES_URL, Harness, add_token, ok
 
 
 def test_a_pause_waits_until_list_pipelines_says_paused(pause_rig: PauseRig) -> None:
@@ -50,10 +53,38 @@ def test_another_start_in_progress_is_asked_again(pause_rig: PauseRig) -> None:
 
 
 def test_an_illegal_start_is_not_retried(pause_rig: PauseRig) -> None:
+    pause_rig.sim.error_code(61165, op="start")
     with pytest.raises(PipelineStatusError) as info:
-        pause_rig.client().start_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "standalone", 1000)
+        pause_rig.client().start_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "standalone", 1000)
     assert info.value.code == 61165
     assert len(pause_rig.log("start")) == 1
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
+
+
+def test_a_start_refused_because_the_pipeline_already_runs_is_a_success(pause_rig: PauseRig) -> None:
+    # A start whose answer was lost took effect; its retry is refused (61165). The pipeline runs, which
+    # is what was asked: telling the user it is "left PAUSED" would be false.
+    pause_rig.client().start_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "standalone", 1000)
+    assert [e["code"] for e in pause_rig.log("start")] == [61165]
+
+
+def test_a_pause_refused_because_the_pipeline_is_already_paused_is_a_success(pause_rig: PauseRig) -> None:
+    pause_rig.client().pause_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE)
+    assert [e["code"] for e in pause_rig.log("pause")] == [61152]
+
+
+def test_a_lost_start_answer_is_not_reported_as_left_paused(mock: responses.RequestsMock, h: Harness) -> None:
+    # The first start went through but its answer was lost (the connection dropped); the retry is
+    # refused with 61165 because the pipeline already runs: the start succeeded.
+    add_token(mock)
+    start_url = "https://apim.example.com/streaming/v2.0/streaming/pipeline/pipe-1"
+    mock.add(responses.POST, start_url, body=requests.exceptions.ConnectionError("reset by peer"))
+    mock.add(responses.POST, start_url, json={"code": 61165, "msg": "cannot start", "requestId": "r2"})
+    listing = {"count": 1, "pipelines": [{"pipelineId": "pipe-1", "status": "RUNNING"}]}
+    mock.add(responses.GET, PIPELINES_URL, json=ok("r-list", data=listing))
+    mock.add(responses.GET, PIPELINES_URL, json=ok("r-list-2", data=listing))
+    assert h.client().start_pipeline("o123", "pipe-1", "standalone", 1000) is None
+    assert h.fake.sleeps  # the dropped answer was retried before the status was read
 
 
 def test_a_pause_that_never_takes_effect_ends_at_the_operation_timeout(pause_rig: PauseRig) -> None:

@@ -8,7 +8,7 @@ import pytest
 import responses
 from responses import matchers
 
-from enos_pulumi.errors import InvalidParameterError, UnexpectedAnswerError
+from enos_pulumi.errors import InvalidParameterError, OperationTimeoutError, UnexpectedAnswerError
 from tests.stubs import PIPELINES_URL, Harness, add_token, calls_to, ok
 
 
@@ -107,3 +107,37 @@ def test_a_61102_from_operate_pipeline_gets_advice_for_operating_not_for_stage_s
     text = str(info.value)
     assert "resume_kafka_rate" in text
     assert "asset/point IDs" not in text
+
+
+def test_paging_stops_at_the_operation_bound(mock: responses.RequestsMock, h: Harness) -> None:
+    # A gateway that pages forever, each page taking a second: nothing starts past the bound.
+    import dataclasses
+    import json
+
+    add_token(mock)
+    pages = {"n": 0}
+
+    def endless(_request: Any) -> tuple[int, dict[str, str], str]:
+        pages["n"] += 1
+        h.fake.now += 1.0
+        data = {"count": 10**9, "pipelines": entries(pages["n"] * 100, pages["n"] * 100 + 100)}
+        return 200, {}, json.dumps(ok(f"p{pages['n']}", data=data))
+
+    mock.add_callback(responses.GET, PIPELINES_URL, callback=endless)
+    client = h.client()
+    client = type(client)(
+        dataclasses.replace(client.settings, reset_timeout=5.0),
+        retry=client.retry,
+        tokens=h.tokens,
+        sessions=h.sessions,
+    )
+    with pytest.raises(OperationTimeoutError, match=r"5 s \(enos:resetTimeoutSeconds\)"):
+        client.pipeline_status("o123", "pipe-missing")
+    assert pages["n"] == 5
+
+
+def test_a_page_longer_than_asked_for_is_refused(mock: responses.RequestsMock, h: Harness) -> None:
+    add_token(mock)
+    page(mock, 1, {"count": 300, "pipelines": entries(0, 300)})
+    with pytest.raises(UnexpectedAnswerError, match="300 pipelines in one page, more than the 100 asked for"):
+        h.client().pipeline_status("o123", "pipe-1")

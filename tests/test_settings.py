@@ -401,3 +401,14 @@ def test_a_missing_org_id_names_every_way_to_set_it(explicit: str | None) -> Non
     assert "org_id" in text
     assert "enos:orgId" in text
     assert "ENOS_ORG_ID" in text
+
+
+@pytest.mark.parametrize("name", ["ENOS_SECRET_KEY", "ENOS_ACCESS_KEY"])
+def test_a_key_with_undecodable_bytes_is_refused_without_showing_it(name: str) -> None:
+    # os.environ holds bytes it cannot decode as lone surrogates; encoding them later would raise a
+    # UnicodeEncodeError whose text (and pickle) carries the whole key.
+    env = {**BASE_ENV, name: "sk-sim-\udce9-s3cr3t"}
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(environ=env)
+    assert f"environment variable {name}" in str(info.value)
+    assert "s3cr3t" not in str(info.value) and "not shown" in str(info.value)

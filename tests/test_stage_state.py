@@ -27,6 +27,7 @@ from tests.stubs import GET_QUERY, TARGET, Harness, add_stage, add_token, ok
         ({"items": [{"assetId": "a1", "pointId": "pt1"}, 5]}, "item 1 is a int, not an object"),
         ({"items": "none"}, "data is a str"),
         ({"total": 1}, "data is a dict"),
+        ({"items": None}, "items is null"),
     ],
 )
 def test_verify_fails_closed_on_items_it_cannot_read(
@@ -42,7 +43,7 @@ def test_verify_fails_closed_on_items_it_cannot_read(
     assert str(info.value).startswith("Get Stage State failed")
 
 
-@pytest.mark.parametrize("data", [None, [], {"items": []}, {"items": None}])
+@pytest.mark.parametrize("data", [None, [], {"items": []}])
 def test_an_empty_answer_means_no_state(mock: responses.RequestsMock, h: Harness, data: Any) -> None:
     add_token(mock)
     add_stage(mock, query=GET_QUERY, json=ok("rid-get", data=data))
@@ -141,3 +142,21 @@ def test_a_batch_not_started_before_the_bound_is_an_operation_timeout(
     assert "Delete Stage State stopped for pipeline p1/LastRecordAppender_01" in text
     assert "5 s (enos:resetTimeoutSeconds)" in text
     assert "2 of 4 requests had succeeded" in text
+
+
+def test_a_get_answer_without_data_fails_closed(mock: responses.RequestsMock, h: Harness) -> None:
+    add_token(mock)
+    add_stage(mock, query=GET_QUERY, json={"code": 0, "msg": " OK", "requestId": "rid-nodata"})
+    with pytest.raises(UnexpectedAnswerError, match="the answer has no data"):
+        h.client().get_stage_state(TARGET, ["a1"], ["pt1"])
+
+
+def test_a_get_answer_with_more_values_than_the_batch_can_hold_is_refused_unparsed(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    # 16 MiB of [{},{},...] parses into hundreds of MB; a batch of 2 pairs cannot need that many values.
+    add_token(mock)
+    body = '{"code":0,"requestId":"r","data":[' + ",".join(["{}"] * 50_000) + "]}"
+    add_stage(mock, query=GET_QUERY, body=body)
+    with pytest.raises(UnexpectedAnswerError, match="JSON values, more than the 288"):
+        h.client().get_stage_state(TARGET, ["a1", "a2"], ["pt1"])

@@ -10,6 +10,7 @@ import socket
 import time
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,85 @@ def test_server_helper_records_requests() -> None:
         assert isinstance(server, RawServer)
         assert server.requests[0].startswith(b"POST /streaming/v2.0/stage-state?action=delete HTTP/1.1")
         assert b"\r\nAccept-Encoding: identity\r\n" in server.requests[0]
+
+
+# -- the watchdog only ever cuts its own attempt's connection ---------------------------------------------
+
+
+def test_an_expiring_watch_never_cuts_a_socket_that_reused_its_descriptor_number() -> None:
+    from enos_pulumi.watchdog import _attach, watched
+
+    left, right = socket.socketpair()
+    with watched(0.2):
+        _attach(left)
+        number = left.fileno()
+        left.close()
+        right.close()
+        # An unrelated connection now gets the freed descriptor number (the lowest free one).
+        mine, theirs = socket.socketpair()
+        reused = number in (mine.fileno(), theirs.fileno())
+        time.sleep(0.4)  # the bound passes while this attempt is still open
+    try:
+        assert reused, "the test needs the descriptor number to be reused"
+        mine.sendall(b"still open")
+        assert theirs.recv(100) == b"still open"
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_a_finished_watch_leaves_the_kept_alive_connection_alone() -> None:
+    from enos_pulumi.watchdog import _attach, watched
+
+    left, right = socket.socketpair()
+    with watched(0.2) as watch:
+        _attach(left)
+    time.sleep(0.4)
+    try:
+        assert not watch.expired and watch.dups == []
+        left.sendall(b"x")
+        assert right.recv(1) == b"x"
+    finally:
+        left.close()
+        right.close()
+
+
+# -- sessions carry nothing from one answer to the next -----------------------------------------------------
+
+
+def test_cookies_from_the_gateway_are_not_kept_or_sent_back(sessions: SessionPool) -> None:
+    def handler(conn: socket.socket, _head: bytes) -> None:
+        cookie = "Set-Cookie: big=" + "c" * 4000 + "; Path=/\r\n"
+        conn.sendall(http_answer(b'{"code":0}', headers=cookie))
+
+    with raw_server(handler) as server:
+        t = Transport(transport(server.url).settings, sessions)
+        for _ in range(3):
+            t.send("GET", "/x", {}, None, {}, "Op", "target")
+        assert not any(b"Cookie:" in head for head in server.requests)
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_header(
+    sessions: SessionPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with raw_server(lambda conn, head: conn.sendall(http_answer(b"{}"))) as server:
+        # https gateways keep trust_env (proxies, CA bundles): mimic one on loopback.
+        t = Transport(transport(server.url).settings, sessions)
+        with sessions.session(t.settings.api_gateway) as session:
+            session.trust_env = True
+        t.send("GET", "/x", {}, None, {"Authorization": "Bearer tok-bearer-1234"}, "Op", "target")
+        assert b"Authorization: Bearer tok-bearer-1234\r\n" in server.requests[0]
+
+
+def test_a_malformed_answer_head_is_retryable_and_said_to_be_the_answer() -> None:
+    def handler(conn: socket.socket, _head: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 503 X\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nabcdefg")
+
+    with raw_server(handler) as server:
+        error, _ = timed_failure(transport(server.url))
+    assert error.retryable
+    assert "could not be made" not in str(error)
