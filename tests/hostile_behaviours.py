@@ -1,4 +1,4 @@
-"""The hostile peer's behaviours: factories for each kind of misbehaviour, and the catalogue the suite runs.
+"""The hostile peer's behaviours: a factory for each kind of misbehaviour (the catalogue lists the cases).
 
 A :class:`Case` is a behaviour plus what a correct client must make of it when every request to that
 endpoint gets it: ``"ok"`` (a success), ``"error"`` (an ``EnosError``) or ``"any"`` (either; the other
@@ -18,11 +18,39 @@ from tests.hostile_peer import (
     PIPELINE,
     Behaviour,
     Exchange,
-    PeerGone,
     default_payload,
     encode_json,
     http_answer,
 )
+
+__all__ = [
+    "CUT_PHASES",
+    "MIB",
+    "STATUS_BODIES",
+    "Case",
+    "answer",
+    "cut",
+    "cut_at",
+    "delayed",
+    "echo_credentials",
+    "echo_headers_page",
+    "envelope",
+    "gzip_bomb",
+    "huge",
+    "interim_flood",
+    "json_answer",
+    "pipeline",
+    "pipelines_page",
+    "raw",
+    "slow_chunks",
+    "stall",
+    "status_answer",
+    "token",
+    "token_answer",
+    "trickle",
+    "well_formed_bytes",
+    "with_data",
+]
 
 MIB = 1 << 20
 Payload = Callable[[Exchange], Any]
@@ -390,7 +418,9 @@ def echo_headers_page(status: int = 400) -> Behaviour:
     """A proxy's HTML debug page that lists the request's headers and body."""
 
     def make(ex: Exchange) -> bytes:
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in ex.request.headers)
+        # Sorted by name, as such pages often are: the apim-* headers come near the top.
+        headers = sorted(ex.request.headers, key=lambda kv: kv[0].lower())
+        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in headers)
         body = f"<pre>{ex.request.body!r}</pre>"
         return f"<html><body><h1>Bad Request</h1><table>{rows}</table>{body}</body></html>".encode()
 
@@ -415,40 +445,3 @@ def pipelines_page(pages: list[list[dict[str, Any]]], count: int | None) -> Beha
 
 def pipeline(pipeline_id: Any = PIPELINE, status: Any = "PAUSED") -> dict[str, Any]:
     return {"pipelineId": pipeline_id, "pipelineName": "hostile", "status": status}
-
-
-def fail_then(first: Behaviour, then: Behaviour, times: int = 1) -> list[Behaviour]:
-    """A script: ``first`` for the first ``times`` requests, then ``then`` for the rest."""
-    return [first] * times + [then]
-
-
-__all__ = [
-    "CUT_PHASES",
-    "MIB",
-    "STATUS_BODIES",
-    "Case",
-    "PeerGone",
-    "answer",
-    "cut",
-    "cut_at",
-    "delayed",
-    "echo_credentials",
-    "echo_headers_page",
-    "envelope",
-    "fail_then",
-    "gzip_bomb",
-    "huge",
-    "interim_flood",
-    "json_answer",
-    "pipeline",
-    "pipelines_page",
-    "raw",
-    "slow_chunks",
-    "stall",
-    "status_answer",
-    "token",
-    "token_answer",
-    "trickle",
-    "well_formed_bytes",
-    "with_data",
-]

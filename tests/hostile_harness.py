@@ -4,7 +4,8 @@ The invariants (issue 8): a run ends within its bound; it ends as a success or a
 the operation, never another exception; and no secret (the secret key, a token, a signature, a token
 ``encryption``, a URL password) appears in anything a user can read: the exception's text, repr and whole
 traceback (chained causes included: the Pulumi host shows them), its pickle, the progress lines, stderr,
-logging and warnings, ``repr(client)`` and ``repr(settings)``.
+logging and warnings, ``repr(client)`` and ``repr(settings)``. Beyond the issue: no thread the run started
+outlives it by more than a second.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import io
 import logging
 import pickle
+import threading
 import time
 import traceback
 import warnings
@@ -162,6 +164,8 @@ class Run:
     events: list[RequestEvent] = field(default_factory=list)
     stderr: str = ""
     log: str = ""
+    #: Threads the run started that were still alive a second after it returned.
+    leftover_threads: list[str] = field(default_factory=list)
 
     @property
     def lines(self) -> list[str]:
@@ -203,9 +207,24 @@ def _captured() -> Iterator[tuple[io.StringIO, _Collect, list[warnings.WarningMe
         root.setLevel(level)
 
 
+def _leftovers(before: set[threading.Thread], grace: float = 1.0) -> list[str]:
+    """Threads started since ``before`` (the peer's aside) still alive after ``grace`` seconds."""
+    until = time.monotonic() + grace
+    while True:
+        extra = [
+            t.name
+            for t in threading.enumerate()
+            if t not in before and t.is_alive() and not t.name.startswith("hostile-")
+        ]
+        if not extra or time.monotonic() > until:
+            return extra
+        time.sleep(0.02)
+
+
 def drive(call: Callable[[], Any], events: list[RequestEvent] | None = None) -> Run:
     """Run ``call`` once, timing it and capturing stderr, logging and warnings."""
     run = Run(events=events if events is not None else [])
+    before = set(threading.enumerate())
     with _captured() as (stderr, handler, caught):
         started = time.monotonic()
         try:
@@ -215,6 +234,8 @@ def drive(call: Callable[[], Any], events: list[RequestEvent] | None = None) -> 
         run.elapsed = time.monotonic() - started
     run.stderr = stderr.getvalue()
     run.log = "\n".join([*handler.records, *(str(w.message) for w in caught)])
+    # A thread left reading a socket after its attempt "timed out" is a leak that grows with every retry.
+    run.leftover_threads = _leftovers(before)
     return run
 
 
@@ -255,6 +276,8 @@ def violations(
     found: list[str] = []
     if run.elapsed > limit:
         found.append(f"took {run.elapsed:.1f} s, bound {limit:.1f} s")
+    if run.leftover_threads:
+        found.append(f"threads outlived the run: {', '.join(run.leftover_threads)}")
     exc = run.error
     names = list(operations)
     if exc is not None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from enos_pulumi.client import EnosClient, RequestEvent
 from enos_pulumi.settings import Settings
-from tests.hostile_behaviours import Case, cut_at, json_answer, status_answer
+from tests.hostile_behaviours import STATUS_BODIES, Case, cut_at, json_answer, status_answer
 from tests.hostile_catalogue import DELETE, GENERIC, GET, LIST, STATUSES, TOKEN
 from tests.hostile_harness import (
     OPERATIONS,
@@ -166,7 +166,7 @@ def test_a_connection_cut_at_any_byte_is_retried(endpoint: str, offset: int, how
 @given(
     endpoint=st.sampled_from(ENDPOINTS),
     status=st.integers(min_value=400, max_value=599),
-    body=st.sampled_from(("envelope", "spring", "html", "text", "empty")),
+    body=st.sampled_from(STATUS_BODIES),
 )
 def test_any_error_status_is_an_error(endpoint: str, status: int, body: str) -> None:
     run, found = hostile_run(endpoint, status_answer(status, body), expect="error")
@@ -186,7 +186,11 @@ VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-CODES = st.sampled_from([0, 0, 0, 1, 61102, 61105, 61106, 61199, 1203, 1001, -1]) | SCALARS
+CODES = (
+    st.just(0)
+    | st.sampled_from([0, 1, 61102, 61105, 61106, 61199, 1203, 1001, -1, False, 0.0, "0"])
+    | SCALARS
+)
 TOKEN_CORE = "tokHypothesisCoreQ7v9Zp2"
 TOKEN_SHAPES = st.sampled_from(
     [TOKEN_CORE, " " + TOKEN_CORE, TOKEN_CORE + "\r\nX: 1", TOKEN_CORE + "\u2603", TOKEN_CORE + "\x00", ""]
@@ -229,10 +233,11 @@ DATA = {
 
 def answers(endpoint: str) -> st.SearchStrategy[Any]:
     code_key = "status" if endpoint == "token" else "code"
+    # Mostly envelopes with a code and data (that is where a client must judge a shape), some anything.
     envelope = st.fixed_dictionaries(
-        {}, optional={code_key: CODES, "msg": VALUES, "requestId": VALUES, "data": DATA[endpoint]}
+        {code_key: CODES, "data": DATA[endpoint]}, optional={"msg": VALUES, "requestId": VALUES}
     )
-    return envelope | VALUES
+    return st.integers(0, 3).flatmap(lambda kind: VALUES if kind == 0 else envelope)
 
 
 def _is_zero(code: Any) -> bool:
@@ -265,10 +270,28 @@ def _expected(endpoint: str, answer: Any) -> str:
     return "any"
 
 
-@settings(HOSTILE, max_examples=40)
+def successes(endpoint: str) -> st.SearchStrategy[Any]:
+    """Success envelopes (code 0) whose data has any shape: what a client must read or refuse."""
+    code_key = "status" if endpoint == "token" else "code"
+    return st.fixed_dictionaries(
+        {code_key: st.just(0), "data": DATA[endpoint]}, optional={"msg": VALUES, "requestId": VALUES}
+    )
+
+
+@settings(HOSTILE, max_examples=60)
 @given(data=st.data(), endpoint=st.sampled_from(ENDPOINTS))
 def test_any_json_answer(data: st.DataObject, endpoint: str) -> None:
-    answer = data.draw(answers(endpoint), label="answer")
+    json_property(endpoint, data.draw(answers(endpoint), label="answer"))
+
+
+@settings(HOSTILE, max_examples=60)
+@given(data=st.data(), endpoint=st.sampled_from(ENDPOINTS))
+def test_any_data_in_a_success_envelope(data: st.DataObject, endpoint: str) -> None:
+    json_property(endpoint, data.draw(successes(endpoint), label="answer"))
+
+
+def json_property(endpoint: str, answer: Any) -> None:
+    """Every request to ``endpoint`` gets ``answer``: the invariants, and what a success may return."""
     expect = _expected(endpoint, answer)
     with HostilePeer() as peer:
         peer.issue_token(TOKEN_CORE)  # whatever shape it is sent in, it is a secret
