@@ -83,7 +83,11 @@ def answer(
 
     def act(ex: Exchange) -> bool:
         data = body(ex) if callable(body) else body
-        ex.send(http_answer(status, data, reason=reason, headers=headers, content_length=content_length))
+        ex.send(
+            http_answer(
+                status, data, reason=reason, headers=headers, content_length=content_length, close=not keep
+            )
+        )
         return keep
 
     return Behaviour(name, act)
@@ -136,12 +140,20 @@ def token_answer(name: str, make: Callable[[str], Any]) -> Behaviour:
     return json_answer(name, lambda ex: make(ex.peer.issue_token()))
 
 
+def closing_head(status: int, *lines: str) -> bytes:
+    """A status line and these header lines, then ``Connection: close`` and the blank line."""
+    return "".join(
+        f"{line}\r\n" for line in (f"HTTP/1.1 {status} X", *lines, "Connection: close", "")
+    ).encode()
+
+
 def well_formed_bytes(
     ex: Exchange, *, reason: bytes = b"OK", pad_headers: int = 0, pad_body: int = 0
 ) -> bytes:
+    """The endpoint's success answer as bytes, padded where asked, saying the connection will close."""
     body = encode_json(default_payload(ex)) + b" " * pad_body  # trailing whitespace is valid JSON
     headers: tuple[tuple[str, str], ...] = (("X-Pad", "p" * pad_headers),) if pad_headers else ()
-    return http_answer(200, body, reason=reason, headers=headers)
+    return http_answer(200, body, reason=reason, headers=headers, close=True)
 
 
 def delayed(behaviour: Behaviour, seconds: float) -> Behaviour:
@@ -230,7 +242,7 @@ def slow_chunks(interval: float = 0.1) -> Behaviour:
     """A chunked answer that never ends: a small chunk every ``interval`` until ``LONG``, then close."""
 
     def act(ex: Exchange) -> bool:
-        ex.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        ex.send(closing_head(200, "Content-Type: application/json", "Transfer-Encoding: chunked"))
         ex.send(b"1\r\n[\r\n")
         spent = 0.0
         while spent < LONG:
@@ -314,21 +326,16 @@ def huge(size: int, *, status: int = 200, chunked: bool = False, html: bool = Fa
             head, tail, ctype = head + b'"', b'"' + tail, "application/json"
         fill = size - len(head) - len(tail)
         if chunked:
-            ex.send(
-                b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
-                % (status, ctype.encode())
-            )
+            ex.send(closing_head(status, f"Content-Type: {ctype}", "Transfer-Encoding: chunked"))
             ex.send(b"%x\r\n%s\r\n" % (len(head), head))
-            for _ in range(fill // MIB):
-                ex.send(b"%x\r\n" % MIB)
-                _stream(ex, MIB)
+            # A zero-size chunk would end the body: the remainder goes only if there is one.
+            for part in [MIB] * (fill // MIB) + ([fill % MIB] if fill % MIB else []):
+                ex.send(b"%x\r\n" % part)
+                _stream(ex, part)
                 ex.send(b"\r\n")
             ex.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
         else:
-            ex.send(
-                b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n"
-                % (status, ctype.encode(), size)
-            )
+            ex.send(closing_head(status, f"Content-Type: {ctype}", f"Content-Length: {size}"))
             ex.send(head)
             _stream(ex, fill)
             ex.send(tail)
@@ -347,8 +354,12 @@ def gzip_bomb(size: int) -> Behaviour:
         # Three gzip members (a valid gzip stream): JSON up to the pad, the cached pad, the rest.
         body = _gzip(head + b'"') + _gzip_pad(size) + _gzip(b'"' + tail)
         ex.send(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(body)
+            closing_head(
+                200,
+                "Content-Type: application/json",
+                "Content-Encoding: gzip",
+                f"Content-Length: {len(body)}",
+            )
         )
         ex.send(body)
         return False

@@ -44,7 +44,7 @@ def _headers_then_body(name: str, *header_lines: bytes, body_from: str = "defaul
 
     def act(ex: Exchange) -> bool:
         body = encode_json(default_payload(ex))
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"".join(
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n" + b"".join(
             line + b"\r\n" for line in header_lines
         )
         if body_from == "default":
@@ -62,7 +62,7 @@ def _length(name: str, value: bytes, send_body: str = "all") -> Behaviour:
         body = encode_json(default_payload(ex))
         sent = body if send_body == "all" else body[: len(body) // 2]
         ex.send(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
             + value
             + b"\r\n\r\n"
             + sent
@@ -76,7 +76,8 @@ def _chunked(name: str, chunks: bytes) -> Behaviour:
     """A chunked answer made of these raw chunk bytes (none: the well-formed answer in one chunk)."""
 
     def act(ex: Exchange) -> bool:
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        head += b"Connection: close\r\n\r\n"
         ex.send(head + (chunks or _good_chunks(ex)))
         return False
 
@@ -108,7 +109,9 @@ def _redirect(status: int) -> Behaviour:
 def _no_content_with_body(status: int) -> Behaviour:
     def act(ex: Exchange) -> bool:
         body = encode_json(default_payload(ex))
-        ex.send(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+        ex.send(
+            b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (status, len(body), body)
+        )
         return False
 
     return Behaviour(f"status-{status}-with-body", act)
@@ -122,7 +125,9 @@ def _one_mib_header(ex: Exchange) -> bool:
 def _many_headers(ex: Exchange) -> bool:
     lines = b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
     body = encode_json(default_payload(ex))
-    ex.send(b"HTTP/1.1 200 OK\r\n" + lines + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    ex.send(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n" + lines + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
     return False
 
 

@@ -138,8 +138,13 @@ def http_answer(
     reason: str | bytes = "X",
     headers: Iterable[tuple[str, str] | bytes] = (),
     content_length: bool = True,
+    close: bool = False,
 ) -> bytes:
-    """A well-formed HTTP/1.1 answer; a ``bytes`` header is sent as that raw line."""
+    """A well-formed HTTP/1.1 answer; a ``bytes`` header is sent as that raw line.
+
+    ``close`` says ``Connection: close``: an answer after which the peer closes must say so, or the client
+    may reuse the connection before it sees the close, and fail (and retry) a request at random.
+    """
     if isinstance(reason, str):
         reason = reason.encode("latin-1")
     lines = [b"HTTP/1.1 %d %s" % (status, reason)]
@@ -154,6 +159,8 @@ def http_answer(
         lines.append(b"Content-Type: application/json;charset=UTF-8")
     if content_length and "content-length" not in names:
         lines.append(b"Content-Length: %d" % len(body))
+    if close:
+        lines.append(b"Connection: close")
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
