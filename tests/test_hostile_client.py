@@ -37,7 +37,7 @@ from tests.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
 # Hypothesis: bounded, reproducible runs; no shrinking (each example costs up to seconds, and the
 # example's behaviour name already says what went wrong).
 HOSTILE = settings(
-    max_examples=15,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     phases=(Phase.explicit, Phase.generate),

@@ -79,7 +79,7 @@ def provider_violations(run: Run, peer: HostilePeer, expect: str = "any") -> lis
 
 
 @settings(
-    max_examples=15,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     phases=(Phase.explicit, Phase.generate),
