@@ -1,7 +1,8 @@
 """The client against the hostile peer: every catalogued misbehaviour case by case (the generic ones on
 the delete endpoint, the specific ones on theirs), and properties (hypothesis) over any misbehaviour on any
-endpoint, a cut at any byte, any error status and generated JSON answers. Each run must end within its bound, as a success or an ``EnosError``
-naming the operation, with no secret in anything a user reads (see ``tests.hostile_harness``).
+endpoint, a cut at any byte, any error status and generated JSON answers. Each run must end within its
+bound, as a success or an ``EnosError`` naming the operation, with no secret in anything a user reads (see
+``tests.hostile_harness``).
 
 Runs that need no retry to pass use a 0.3 s retry deadline instead of 1 s: hundreds of transient failures
 each retried for a whole second would make this module alone take minutes. The bound they are held to
