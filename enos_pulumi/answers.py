@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .errors import ApiError, UnexpectedAnswerError, api_error_class
+from .errors import ApiError, TransportError, UnexpectedAnswerError, api_error_class
 from .transport import Answer
 
 __all__ = ["Redactor", "clean", "decode", "request_id_of", "retry_after"]
@@ -104,6 +104,11 @@ def value_count(body: bytes) -> int:
     return body.count(b"{") + body.count(b"[") + body.count(b",")
 
 
+def _cut_short(body: bytes) -> bool:
+    start = body.lstrip()[:1]
+    return not start or start in (b"{", b"[")
+
+
 def _parse(body: bytes) -> tuple[bool, Any]:
     if not body.strip():
         return False, None
@@ -113,10 +118,15 @@ def _parse(body: bytes) -> tuple[bool, Any]:
         return False, None
 
 
-def _summary(answer: Answer, parsed: bool, payload: Any, redact: Callable[[str], str]) -> str:
+def _summary(
+    answer: Answer, parsed: bool, payload: Any, redact: Callable[[str], str], private: bool = False
+) -> str:
     """A short, readable trace of an answer that is not a usable envelope (secrets hidden in the whole
-    text before it is cut: a cut could leave a secret too short to be recognized)."""
+    text before it is cut: a cut could leave a secret too short to be recognized). A ``private`` JSON
+    body (the token service's: it may hold a token in any shape) is described, never quoted."""
     reason = clean(answer.reason, redact, 60) or "error"
+    if parsed and private:
+        return f"{reason}; a JSON {type(payload).__name__} (not shown: it may hold a token)"
     if parsed:
         try:
             text = json.dumps(payload, ensure_ascii=False)
@@ -162,7 +172,17 @@ def decode(
             context=dict(context),
         )
     parsed, payload = _parse(answer.body)
-    if code_key == "status":
+    if not answer.framed and 200 <= answer.status < 300 and not parsed and _cut_short(answer.body):
+        # Only the connection closing ended this body: empty, or JSON that stops short. Asking again
+        # will most likely get all of it.
+        raise TransportError(
+            operation,
+            "the answer ended when the connection closed, before a complete envelope",
+            target,
+            kind="closed",
+        )
+    private = code_key == "status"
+    if private:
         # A token-service answer refused for its status may still carry a token: never show it.
         data = payload.get("data") if isinstance(payload, dict) else None
         token = data.get("accessToken") if isinstance(data, dict) else None
@@ -186,14 +206,14 @@ def decode(
             message = message or f"redirected ({clean(answer.reason, redact, 60) or 'no reason'})"
             cls = UnexpectedAnswerError
         raise cls(
-            message=message or _summary(answer, parsed, payload, redact),
+            message=message or _summary(answer, parsed, payload, redact, private),
             code=code if code is not None and code != status else None,
             retry_after=retry_after(answer.headers.get("Retry-After")),
             **common,
         )
     if envelope is None:
         raise UnexpectedAnswerError(
-            message=f"not a JSON object: {_summary(answer, parsed, payload, redact)}", **common
+            message=f"not a JSON object: {_summary(answer, parsed, payload, redact, private)}", **common
         )
     if code is None:
         shown = clean(repr(envelope.get(code_key, envelope.get("code"))), redact, 40)

@@ -49,6 +49,10 @@ def is_split_error(exc: BaseException, operation: str) -> bool:
     return isinstance(exc, (TooManyPointsError, RequestTooLargeError)) and exc.operation == operation
 
 
+def _no_token(exc: BaseException) -> bool:
+    return getattr(exc, "operation", None) == TOKEN_OPERATION
+
+
 def short(exc: BaseException) -> str:
     """A one-line reason for a progress line (the line already names the operation and target)."""
     if isinstance(exc, TransportError):
@@ -226,6 +230,14 @@ class Caller:
                 ) from None
 
         def retrying(exc: BaseException, wait_s: float, attempt_no: int) -> None:
+            if _no_token(exc):
+                # The token request has its own line; this one was never sent.
+                emit(
+                    "retrying",
+                    None,
+                    f"attempt {attempt_no} not sent (no access token); retrying in {wait_s:.1f} s",
+                )
+                return
             rid = exc.request_id if isinstance(exc, ApiError) else None
             emit("retrying", rid, f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s")
 
@@ -243,6 +255,8 @@ class Caller:
                     else "HTTP 413 (too large)"
                 )
                 emit("split", rid, f"EnOS answered {why}; sending it as two requests")
+            elif _no_token(exc):
+                emit("not sent", None, "no access token (see the Get access token line)")
             else:
                 emit("failed", rid, short(exc))
             raise

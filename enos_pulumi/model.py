@@ -25,7 +25,8 @@ class RequestEvent:
 
     operation: str
     target: str
-    outcome: str  # "ok", "retrying", "split", "failed", or a step of a pipeline operation ("waiting")
+    #: "ok", "retrying", "split", "failed", "not sent" (no token), or a status wait's "waiting"/"reached"
+    outcome: str
     elapsed: float
     request_id: str | None = None
     batch: int | None = None

@@ -40,6 +40,9 @@ class Answer:
     reason: str
     headers: Mapping[str, str]
     body: bytes
+    #: False when nothing but the connection closing ended the body (no Content-Length, not chunked):
+    #: such a body may have been cut anywhere, and cannot be told from a complete one.
+    framed: bool = True
 
 
 # -- sessions --------------------------------------------------------------------------------------------
@@ -140,7 +143,11 @@ class Transport:
                 if watch.expired:
                     # A shutdown may look like the normal end of a body read until close: never trust it.
                     raise _Expired
-                return Answer(status, _printable(response.reason), response.headers, content)
+                framed = (
+                    "Content-Length" in response.headers
+                    or "chunked" in response.headers.get("Transfer-Encoding", "").lower()
+                )
+                return Answer(status, _printable(response.reason), response.headers, content, framed)
             except _TooLarge:
                 raise TransportError(
                     operation,

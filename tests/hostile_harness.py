@@ -207,14 +207,19 @@ def _captured() -> Iterator[tuple[io.StringIO, _Collect, list[warnings.WarningMe
         root.setLevel(level)
 
 
+# The process-wide watchdog (one thread for every attempt, idle-exits after a minute) is by design.
+_LONG_LIVED = ("hostile-", "enos-watchdog")
+
+
 def _leftovers(before: set[threading.Thread], grace: float = 1.0) -> list[str]:
-    """Threads started since ``before`` (the peer's aside) still alive after ``grace`` seconds."""
+    """Threads started since ``before`` (the peer's and the watchdog aside) still alive after ``grace``
+    seconds."""
     until = time.monotonic() + grace
     while True:
         extra = [
             t.name
             for t in threading.enumerate()
-            if t not in before and t.is_alive() and not t.name.startswith("hostile-")
+            if t not in before and t.is_alive() and not t.name.startswith(_LONG_LIVED)
         ]
         if not extra or time.monotonic() > until:
             return extra

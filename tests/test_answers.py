@@ -224,4 +224,4 @@ def test_a_token_in_a_refused_token_answer_is_hidden() -> None:
     with pytest.raises(ServerError) as info:
         run(answer(502, body), code_key="status")
     assert "tok-from-a-502-body-123" not in str(info.value)
-    assert "<hidden>" in str(info.value)
+    assert "not shown: it may hold a token" in str(info.value)
