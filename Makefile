@@ -7,9 +7,17 @@ STAMP := $(VENV)/.installed
 PORT ?= 0
 SIMULATOR_ARGS ?=
 
-# The lowest pulumi pyproject.toml allows: `make test-compat` runs the suite against it in its own venv.
+# The lowest pulumi, requests and urllib3 pyproject.toml allows: `make test-compat` runs the tests that
+# touch them against those, in their own venv.
 COMPAT_VENV ?= .venv-compat
 PULUMI_FLOOR := $(shell sed -n 's/.*"pulumi>=\([0-9.]*\).*/\1/p' pyproject.toml)
+REQUESTS_FLOOR := $(shell sed -n 's/.*"requests>=\([0-9.]*\).*/\1/p' pyproject.toml)
+URLLIB3_FLOOR := $(shell sed -n 's/.*"urllib3>=\([0-9.]*\).*/\1/p' pyproject.toml)
+# The SDK-facing tests (provider, host, program, testing kit) and the HTTP stack's (client, transport).
+COMPAT_TESTS := tests/test_provider.py tests/test_provider_host.py tests/test_provider_engine.py \
+	tests/test_resource.py tests/test_secrets.py tests/test_testing.py tests/test_pausing_host.py \
+	tests/test_client.py tests/test_client_e2e.py tests/test_client_tls.py tests/test_transport.py \
+	tests/test_calls.py tests/test_answers.py examples
 COMPAT_STAMP := $(COMPAT_VENV)/.installed
 
 .PHONY: test test-compat lint typecheck unit demo bench simulator clean
@@ -25,15 +33,17 @@ test: lint typecheck unit
 $(COMPAT_STAMP): pyproject.toml
 	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' 'pulumi==$(PULUMI_FLOOR)'
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' 'pulumi==$(PULUMI_FLOOR)' \
+		'requests==$(REQUESTS_FLOOR).0' 'urllib3==$(URLLIB3_FLOOR).0'
 	touch $(COMPAT_STAMP)
 
-# A declared dependency range is a tested range: the whole suite (the provider host tests included) on
-# the oldest pulumi SDK we allow.
+# A declared dependency range is a tested range: the tests that touch them, on the oldest versions we allow.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "from importlib.metadata import version as v; \
-		assert v('pulumi').startswith('$(PULUMI_FLOOR).'), v('pulumi'); print('pulumi', v('pulumi'))"
-	$(COMPAT_VENV)/bin/python -m pytest -q
+		floors = {'pulumi': '$(PULUMI_FLOOR).', 'requests': '$(REQUESTS_FLOOR).', 'urllib3': '$(URLLIB3_FLOOR).'}; \
+		assert all(v(n).startswith(f) for n, f in floors.items()), [v(n) for n in floors]; \
+		print(*(n + ' ' + v(n) for n in floors))"
+	$(COMPAT_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
