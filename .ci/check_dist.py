@@ -23,7 +23,7 @@ WHEEL_MUST_HOLD = [
 ]
 # Tracked files that must be in the sdist for its tests to run (and the wheel to be built from it).
 SDIST_TREES = (f"{PACKAGE}/", "tests/", "examples/")
-SDIST_FILES = ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "MANIFEST.in")
+SDIST_FILES = ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "MANIFEST.in", "Makefile")
 
 
 def one(dist: Path, pattern: str) -> Path:

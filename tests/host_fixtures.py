@@ -37,6 +37,7 @@ __all__ = [
     "REPO_ROOT",
     "HostFactory",
     "HostedProvider",
+    "clean_host_simulator",
     "host_factory",
     "host_simulator",
     "provider_host",
@@ -161,3 +162,12 @@ def host_factory() -> Iterator[HostFactory]:
     finally:
         for hosted in started:
             hosted.stop()
+
+
+@pytest.fixture
+def clean_host_simulator(host_simulator: Simulator) -> Iterator[None]:
+    """The module's shared simulator with no faults or log left over from the test before."""
+    host_simulator.clear_faults()
+    host_simulator.clear_log()
+    yield
+    host_simulator.clear_faults()

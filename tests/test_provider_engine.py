@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -35,11 +34,8 @@ def _second_paused_pipeline(host_simulator: Simulator) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_log(host_simulator: Simulator) -> Iterator[None]:
-    host_simulator.clear_faults()
-    host_simulator.clear_log()
-    yield
-    host_simulator.clear_faults()
+def _clean_log(clean_host_simulator: None) -> None:
+    """Every test starts with no faults or log left over (the host's simulator is per module)."""
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +40,8 @@ def _second_paused_pipeline(host_simulator: Simulator) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_log(host_simulator: Simulator) -> Iterator[None]:
-    host_simulator.clear_faults()
-    host_simulator.clear_log()
-    yield
-    host_simulator.clear_faults()
+def _clean_log(clean_host_simulator: None) -> None:
+    """Every test starts with no faults or log left over (the host's simulator is per module)."""
 
 
 @pytest.fixture
