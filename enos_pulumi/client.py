@@ -16,6 +16,7 @@ from typing import Any
 
 from . import auth, pipeline_control, pipelines, stage_state
 from .calls import Caller
+from .ids import JoinedIds, canonical_ids
 from .model import Deadline, RequestEvent, ResetReport, StageTarget
 from .retry import RetryPolicy
 from .settings import Settings
@@ -106,19 +107,26 @@ class EnosClient:
         return envelope
 
     def delete_stage_state(
-        self, target: StageTarget, assets: Sequence[str], points: Sequence[str]
+        self, target: StageTarget, assets: Sequence[str] | str, points: Sequence[str] | str
     ) -> ResetReport:
-        """Delete the state of every (asset, point) pair; succeeds only if every answer is ``data: true``."""
-        return stage_state.delete_stage_state(self._caller, target, assets, points, self._until())
+        """Delete the state of every (asset, point) pair; succeeds only if every answer is ``data: true``.
+
+        ``assets`` and ``points`` are lists of IDs or comma-separated strings, checked and canonicalized
+        as the resource does (:class:`~enos_pulumi.errors.InvalidIdsError` for an empty set, an empty ID,
+        an ID with a comma or a control character).
+        """
+        a, p = _checked_ids(assets, "assets"), _checked_ids(points, "points")
+        return stage_state.delete_stage_state(self._caller, target, a, p, self._until())
 
     def get_stage_state(
-        self, target: StageTarget, assets: Sequence[str], points: Sequence[str]
+        self, target: StageTarget, assets: Sequence[str] | str, points: Sequence[str] | str
     ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
         """State items for the pairs (objects with string ``assetId``/``pointId``) and the requestIds.
 
         An answer that cannot be read item by item raises :class:`~enos_pulumi.errors.UnexpectedAnswerError`.
         """
-        return stage_state.get_stage_state(self._caller, target, assets, points, self._until())
+        a, p = _checked_ids(assets, "assets"), _checked_ids(points, "points")
+        return stage_state.get_stage_state(self._caller, target, a, p, self._until())
 
     def list_pipelines(
         self, org_id: str, *, page_size: int = pipelines.PIPELINE_PAGE_SIZE
@@ -180,3 +188,11 @@ class EnosClient:
         )
         self._wait(org_id, pipeline_id, "RUNNING", until)
         return request_id
+
+
+def _checked_ids(value: Sequence[str] | str, name: str) -> Sequence[str]:
+    """IDs as the resource takes them: a list or one comma-separated string, canonical, each valid. A
+    string is never iterated character by character, and an ID with a comma never becomes two."""
+    if isinstance(value, JoinedIds):
+        return value  # already canonical (the provider's checked inputs)
+    return canonical_ids(value if isinstance(value, (str, list)) else list(value), name)

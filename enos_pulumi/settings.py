@@ -98,6 +98,10 @@ class Settings:
 
     __str__ = __repr__
 
+    def __reduce__(self) -> Any:
+        # A pickle would carry the secret key in clear (into a dynamic provider's stored state, say).
+        raise TypeError("Settings hold the secret key and are never pickled: resolve them again where needed")
+
     @property
     def cache_key(self) -> tuple[str, str]:
         """Tokens are shared per (gateway, access key)."""
@@ -249,10 +253,16 @@ def resolve_settings(
 ) -> Settings:
     """Build validated :class:`Settings` from explicit values > stack config > environment.
 
-    Pure: the caller passes ``environ`` (normally ``os.environ``) so that the moment of reading is the
-    caller's choice (the provider reads it at call time, so rotated credentials need no ``pulumi up``).
+    ``environ`` defaults to ``os.environ``; the provider passes it at call time, so rotated credentials
+    need no ``pulumi up``. ``explicit`` takes :class:`Settings` field names; any other key is an error.
     """
-    sources = (explicit or {}, config or {}, environ or {})
+    unknown = sorted(set(explicit or {}) - set(SETTINGS_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {', '.join(map(repr, unknown))}: explicit settings take the field names "
+            f"{', '.join(SETTINGS_KEYS)} (stack config keys such as enos:apiGateway go in config)"
+        )
+    sources = (explicit or {}, config or {}, os.environ if environ is None else environ)
     gateway, gateway_source = _required("api_gateway", "API gateway", *sources)
     access_key, _ = _required("access_key", "access key", *sources)
     secret_key, _ = _required("secret_key", "secret key", *sources)
@@ -283,13 +293,16 @@ def resolve_settings(
 
 
 def resolve_org_id(
-    explicit: str | None, config: Mapping[str, Any] | None, environ: Mapping[str, str] | None
+    explicit: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> str:
     """The organization: explicit > stack config ``enos:orgId`` > ``ENOS_ORG_ID``."""
     config_key, env_var = ORG_ID_KEYS
     if explicit is not None and not isinstance(explicit, str):
         raise ConfigurationError(f"org_id must be a string, got {type(explicit).__name__}")
-    for value in (explicit, (config or {}).get(config_key), (environ or {}).get(env_var)):
+    env = os.environ if environ is None else environ
+    for value in (explicit, (config or {}).get(config_key), env.get(env_var)):
         if isinstance(value, str) and value.strip():
             return value.strip()
     raise ConfigurationError(

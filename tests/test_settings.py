@@ -412,3 +412,24 @@ def test_a_key_with_undecodable_bytes_is_refused_without_showing_it(name: str) -
         resolve_settings(environ=env)
     assert f"environment variable {name}" in str(info.value)
     assert "s3cr3t" not in str(info.value) and "not shown" in str(info.value)
+
+
+def test_the_environment_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    assert resolve_settings().api_gateway == BASE_ENV["ENOS_API_GATEWAY"]
+
+
+def test_an_unknown_explicit_setting_is_an_error_naming_the_valid_ones() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve_settings(explicit={"retry_deadlin": 5, "parallelRequests": 3}, environ=BASE_ENV)
+    text = str(info.value)
+    assert "'parallelRequests', 'retry_deadlin'" in text and "retry_deadline" in text
+
+
+def test_settings_are_never_pickled() -> None:
+    import pickle
+
+    settings = resolve_settings(environ=BASE_ENV)
+    with pytest.raises(TypeError, match="never pickled"):
+        pickle.dumps(settings)

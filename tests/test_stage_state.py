@@ -160,3 +160,27 @@ def test_a_get_answer_with_more_values_than_the_batch_can_hold_is_refused_unpars
     add_stage(mock, query=GET_QUERY, body=body)
     with pytest.raises(UnexpectedAnswerError, match="JSON values, more than the 288"):
         h.client().get_stage_state(TARGET, ["a1", "a2"], ["pt1"])
+
+
+def test_the_client_takes_a_string_as_comma_separated_never_as_characters(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    add_token(mock)
+    stage = add_stage(mock, json=ok("rid-str"))
+    report = h.client().delete_stage_state(TARGET, "inv02, inv01", "pt")
+    body = stage.calls[0].request.body
+    assert b'"assetIds":"inv01,inv02"' in body and b'"pointIds":"pt"' in body
+    assert report.pairs == 2
+
+
+@pytest.mark.parametrize(
+    ("assets", "what"),
+    [(["a,b"], "contains a comma"), ([], "is empty"), (["a", ""], "empty ID"), (["a\x00b"], "control character")],
+)
+def test_the_client_refuses_ids_the_resource_would_refuse(h: Harness, assets: list[str], what: str) -> None:
+    # Before: ["a,b"] went out as two assets, a and b, and their state was deleted.
+    from enos_pulumi.errors import InvalidIdsError
+
+    with pytest.raises(InvalidIdsError, match=what) as info:
+        h.client().delete_stage_state(TARGET, assets, ["pt"])
+    assert info.value.input_name == "assets"

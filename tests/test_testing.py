@@ -257,3 +257,20 @@ def test_the_simulator_fixture_has_the_documented_seed(enos_simulator: Simulator
     assert enos_simulator.pipeline_status(SIMULATOR_ORG_ID, PAUSED_PIPELINE) == "PAUSED"
     assert enos_simulator.pipeline_status(SIMULATOR_ORG_ID, RUNNING_PIPELINE) == "RUNNING"
     assert pairs(enos_simulator)
+
+
+def test_a_preview_job_needs_no_enos_credentials(tmp_path: Path) -> None:
+    # docs/ci.md keeps the EnOS key pair out of pull-request jobs: their preview must work with only the
+    # organization configured, and send nothing.
+    from enos_pulumi.testing import ProgramStack
+
+    directory = program(tmp_path, reset("window"))
+    stack = ProgramStack(directory, config={"enos:orgId": SIMULATOR_ORG_ID}, env={})
+    result = stack.preview()
+    assert result.ops == {"window": "create"}
+    assert "Get access token" not in result.host_output
+    # The up job is where the credentials are needed, and their absence is said plainly.
+    with pytest.raises(kit.HostError) as info:
+        stack.up()
+    assert info.value.error_type in ("ConfigurationError", None)  # None: SDKs that send text only
+    assert "enos:apiGateway" in info.value.error_message and "ENOS_API_GATEWAY" in info.value.error_message

@@ -19,15 +19,22 @@ __all__ = ["main"]
 
 _FAULT_HELP = (
     "inject a fault (repeatable): KIND[=VALUE][,op=OP][,count=N][,retry-after=S][,msg=TEXT]; "
-    f"kinds: {', '.join(FAULT_KINDS)}; ops: {', '.join(OPERATIONS)} (operate: any pause/start/stop). "
-    "Examples: latency=200,op=delete  status=429,retry-after=1,count=3  drop,op=start,count=1  "
-    "data-false,count=1  expire,op=delete,count=1  html=502,count=2  code=61121,op=start,count=3  "
-    "code=61165,op=start  no-effect,op=pause (answers code 0, the status never changes)"
+    f"kinds: {', '.join(FAULT_KINDS)}; ops: {', '.join(OPERATIONS)} (operate: any pause/start/stop); "
+    "examples below"
 )
+# In the epilog, which keeps its lines: argparse would wrap help text at hyphens, inside a spec.
+_FAULT_EXAMPLES = """\
+Fault examples (--fault SPEC):
+  latency=200,op=delete            status=429,retry-after=1,count=3     drop,op=start,count=1
+  data-false,count=1               expire,op=delete,count=1             html=502,count=2
+  code=61121,op=start,count=3      code=61165,op=start
+  no-effect,op=pause               (answers code 0, the status never changes)"""
 
 _EPILOG = f"""\
 Once listening it prints, on stdout, its URL and an `export ENOS_...` line for the first seeded app
 and organization; every request is logged on stderr (time, operation, org, pipeline, outcome).
+
+{_FAULT_EXAMPLES}
 
 {SEED_FORMAT}
   Without --seed the built-in demo seed is used: app demo-access-key/demo-secret-key, org o-demo,
@@ -37,7 +44,9 @@ and organization; every request is logged on stderr (time, operation, org, pipel
 Pipelines: pause needs RUNNING (else 61152), start needs PAUSED/STOPPED/PUBLISHED (else 61165) and a
 body with executionMode 0/1 and kafkaRate > 0; with --pause-seconds/--start-seconds they take that long,
 List Pipelines showing the old status meanwhile (a second start then answers 61121). Delete Stage State
-on a pipeline that is not PAUSED answers code 0 with data false and deletes nothing.
+on a pipeline that is not PAUSED answers code 0 with data false and deletes nothing. Stage instance
+names must start with an operator type that keeps stage state (FixedTimeWindowAggregator_1, ...), else
+61107, as on EnOS.
 
 {admin.ENDPOINTS}"""
 

@@ -35,6 +35,25 @@ class HostError(Exception):
         self.method = method
         self.details = details
         self.code = code
+        #: The provider's exception class name (e.g. ``"PipelineNotPausedError"``) when the host sent its
+        #: traceback (pulumi >= 3.146), else None; ``error_message`` is its text either way.
+        self.error_type, self.error_message = _raised(details)
+
+
+def _raised(details: str) -> tuple[str | None, str]:
+    prefix = "Exception calling application: "
+    if details.startswith(prefix):
+        return None, details[len(prefix) :].strip()
+    lines = [line for line in details.strip().splitlines() if line.strip()]
+    if "Traceback" not in details or not lines:
+        return None, details.strip()
+    # The exception's line follows the last frame's source lines; a message may span several lines.
+    last_frame = max((i for i, line in enumerate(lines) if line.startswith("  ")), default=-1)
+    raised = "\n".join(lines[last_frame + 1 :]) or lines[-1]
+    name, sep, message = raised.partition(": ")
+    if not sep or " " in name:
+        return None, raised
+    return name.rsplit(".", 1)[-1], message
 
 
 @dataclass(frozen=True)
