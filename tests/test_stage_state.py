@@ -175,7 +175,12 @@ def test_the_client_takes_a_string_as_comma_separated_never_as_characters(
 
 @pytest.mark.parametrize(
     ("assets", "what"),
-    [(["a,b"], "contains a comma"), ([], "is empty"), (["a", ""], "empty ID"), (["a\x00b"], "control character")],
+    [
+        (["a,b"], "contains a comma"),
+        ([], "is empty"),
+        (["a", ""], "empty ID"),
+        (["a\x00b"], "control character"),
+    ],
 )
 def test_the_client_refuses_ids_the_resource_would_refuse(h: Harness, assets: list[str], what: str) -> None:
     # Before: ["a,b"] went out as two assets, a and b, and their state was deleted.
