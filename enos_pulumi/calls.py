@@ -239,7 +239,14 @@ class Caller:
                 )
                 return
             rid = exc.request_id if isinstance(exc, ApiError) else None
-            emit("retrying", rid, f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s")
+            budget = ""
+            if attempt_no == 1:  # once per request: how long this may go on
+                budget = f" (for up to {self.retry.deadline:g} s: enos:retryDeadlineSeconds)"
+            emit(
+                "retrying",
+                rid,
+                f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s{budget}",
+            )
 
         try:
             if until is not None and self.retry.clock() >= until.at:

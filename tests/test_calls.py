@@ -263,3 +263,16 @@ def test_query_of_a_delete_is_as_documented(mock: responses.RequestsMock, h: Har
     stage = add_stage(mock, json=ok())
     h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
     assert stage.calls[0].request.url.endswith("?" + "&".join(f"{k}={v}" for k, v in DELETE_QUERY.items()))
+
+
+def test_the_first_retry_line_says_how_long_retries_may_go_on(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    add_token(mock)
+    add_stage(mock, status=503, json={"msg": "busy"})
+    add_stage(mock, status=503, json={"msg": "busy"})
+    add_stage(mock, json=ok())
+    h.client(deadline=90).delete_stage_state(TARGET, ["a1"], ["pt1"])
+    retrying = [e.detail for e in h.events if e.outcome == "retrying"]
+    assert "(for up to 90 s: enos:retryDeadlineSeconds)" in retrying[0]
+    assert "for up to" not in retrying[1]

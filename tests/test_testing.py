@@ -274,3 +274,18 @@ def test_a_preview_job_needs_no_enos_credentials(tmp_path: Path) -> None:
         stack.up()
     assert info.value.error_type in ("ConfigurationError", None)  # None: SDKs that send text only
     assert "enos:apiGateway" in info.value.error_message and "ENOS_API_GATEWAY" in info.value.error_message
+
+
+def test_a_program_named_by_main_in_pulumi_yaml_is_found(enos_stack: StackFactory, tmp_path: Path) -> None:
+    # Like this repository's own Pulumi.yaml (main: examples/pipeline-release/).
+    program(tmp_path / "src" / "release", reset("window"))
+    (tmp_path / "Pulumi.yaml").write_text("name: kit-test\nruntime: python\nmain: src/release/\n")
+    assert enos_stack(tmp_path).up().ops == {"window": "create"}
+
+
+def test_a_directory_without_a_program_says_so(tmp_path: Path) -> None:
+    from enos_pulumi.testing import ProgramStack
+
+    (tmp_path / "Pulumi.yaml").write_text("name: kit-test\nruntime: python\n")
+    with pytest.raises(FileNotFoundError, match=r"no Pulumi program at .*__main__\.py"):
+        ProgramStack(tmp_path, config={"enos:orgId": SIMULATOR_ORG_ID}).preview()

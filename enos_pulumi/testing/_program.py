@@ -102,6 +102,26 @@ def _config_strings(config: Mapping[str, Any], project: str) -> dict[str, str]:
     }
 
 
+def program_main(program_dir: Path) -> Path:
+    """The program's entry file, as the Python language host finds it: ``main:`` of ``Pulumi.yaml`` (a
+    file, or a directory holding ``__main__.py``), else ``__main__.py`` next to it."""
+    main = program_dir
+    project_file = program_dir / "Pulumi.yaml"
+    if project_file.exists():
+        import yaml
+
+        document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
+        if isinstance(document, dict) and isinstance(document.get("main"), str):
+            main = program_dir / document["main"]
+    entry = main / "__main__.py" if main.is_dir() else main
+    if not entry.is_file():
+        raise FileNotFoundError(
+            f"no Pulumi program at {entry}: give the directory of a Pulumi.yaml whose program is "
+            f"__main__.py (or whose main: names it)"
+        )
+    return entry
+
+
 def run_program(
     program_dir: str | Path,
     handler: Handler,
@@ -121,7 +141,7 @@ def run_program(
 
     errors: list[BaseException] = []
     unused, monitor = _monitor(handler, errors)
-    main = Path(program_dir) / "__main__.py"
+    main = program_main(Path(program_dir))
     strings = _config_strings(config or {}, project)
     secrets = [key if ":" in key else f"{project}:{key}" for key in secret_keys]
     exports: dict[str, Any] = {}
