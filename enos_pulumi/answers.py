@@ -26,8 +26,8 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _MAX_RETRY_AFTER = 86400.0
 #: How much of an error body is looked at to summarize it (the whole of it is redacted first).
 _SHOWN_SOURCE = 64 * 1024
-#: JSON containers and separators an answer may hold unless the operation says otherwise: parsed JSON
-#: takes tens of bytes per value, so a 16 MiB body of ``[{},{},...]`` would take over 400 MB.
+#: JSON values an answer may hold unless the operation allows more: parsed JSON takes tens of bytes per
+#: value, so a 16 MiB body of ``[{},{},...]`` would take over 400 MB; 100,000 values take a few MB.
 DEFAULT_MAX_VALUES = 100_000
 
 
@@ -43,7 +43,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
-                text = text.replace(secret, "<hidden>")
+                text = text.replace(secret, "(hidden)")
         return text
 
     def tail(self, text: str) -> str:
@@ -52,7 +52,7 @@ class Redactor:
         for secret in self._secrets:
             for k in range(min(len(secret) - 1, len(text)), 3, -1):
                 if text.endswith(secret[:k]):
-                    return text[:-k] + "<hidden>"
+                    return text[:-k] + "(hidden)"
         return text
 
 
@@ -90,18 +90,35 @@ def retry_after(value: str | None) -> float | None:
     return min(max(when - time.time(), 0.0), _MAX_RETRY_AFTER)
 
 
-def request_id_of(envelope: Mapping[str, Any] | None, headers: Mapping[str, str]) -> str | None:
-    """The envelope's requestId, else the gateway's ``x-request-id`` header, if it looks like an ID."""
+def request_id_of(
+    envelope: Mapping[str, Any] | None, headers: Mapping[str, str], redact: Callable[[str], str] = str
+) -> str | None:
+    """The envelope's requestId, else the gateway's ``x-request-id`` header, if it looks like an ID and
+    is no secret of the call (a gateway echoing the token as requestId must not put it into state)."""
     candidates = (envelope.get("requestId") if envelope is not None else None, headers.get("x-request-id"))
     for value in candidates:
         if isinstance(value, str) and _REQUEST_ID.fullmatch(value.strip()):
-            return value.strip()
+            rid = value.strip()
+            if redact(rid) == rid:
+                return rid
     return None
 
 
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
 def value_count(body: bytes) -> int:
-    """An upper bound of the JSON values in ``body`` (containers and separators; C-speed counts)."""
-    return body.count(b"{") + body.count(b"[") + body.count(b",")
+    """About how many JSON values ``body`` holds: its containers and separators, outside strings (a
+    description full of commas is one value). C-speed scans."""
+    bare = _STRINGS.sub(b'""', body) if b'"' in body else body
+    return bare.count(b"{") + bare.count(b"[") + bare.count(b",")
+
+
+def _head(text: str, redact: Callable[[str], str]) -> str:
+    """The start of ``text`` to summarize, secrets hidden in all of it first (a cut could leave part of
+    one too short to be recognized)."""
+    head = redact(text)[:_SHOWN_SOURCE]
+    return redact.tail(head) if isinstance(redact, Redactor) else head
 
 
 def _cut_short(body: bytes) -> bool:
@@ -132,8 +149,8 @@ def _summary(
             text = json.dumps(payload, ensure_ascii=False)
         except (ValueError, RecursionError):
             text = type(payload).__name__
-        return f"{reason}; JSON body {clean(text[:_SHOWN_SOURCE], redact, 160)}"
-    text = answer.body[:_SHOWN_SOURCE].decode("utf-8", errors="replace")
+        return f"{reason}; JSON body {clean(_head(text, redact), redact, 160)}"
+    text = _head(answer.body.decode("utf-8", errors="replace"), redact)
     text = clean(_TAGS.sub(" ", text), redact, 120)
     return f"{reason}; non-JSON body: {text!r}" if text else f"{reason}; empty body"
 
@@ -190,7 +207,7 @@ def decode(
     envelope = payload if isinstance(payload, dict) else None
     status = answer.status
     code = _int_code(envelope.get(code_key, envelope.get("code"))) if envelope is not None else None
-    request_id = request_id_of(envelope, answer.headers)
+    request_id = request_id_of(envelope, answer.headers, redact)
     raw_message = envelope.get("msg", envelope.get("message")) if envelope is not None else None
     message = clean(raw_message, redact) if isinstance(raw_message, str) else ""
     common: dict[str, Any] = {

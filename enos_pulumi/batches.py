@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
+from .answers import DEFAULT_MAX_VALUES
 from .calls import Caller, is_split_error
 from .errors import EnosError, OperationTimeoutError
 from .ids import Batch, plan_tiling
@@ -89,7 +90,7 @@ def run_batches(
                     },
                     splittable=part.pairs > 1,
                     split_part=split_part,
-                    **({"max_values": max_values(part)} if max_values is not None else {}),
+                    max_values=max_values(part) if max_values is not None else DEFAULT_MAX_VALUES,
                 )
             except EnosError as exc:
                 if not is_split_error(exc, operation) or part.pairs <= 1:

@@ -182,6 +182,7 @@ class Caller:
         splittable: bool = False,
         split_part: bool = False,
         max_values: int = DEFAULT_MAX_VALUES,
+        failed_attempts: list[BaseException] | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """One request with retries: the success envelope and ``accept(envelope)``'s result.
 
@@ -230,6 +231,8 @@ class Caller:
                 ) from None
 
         def retrying(exc: BaseException, wait_s: float, attempt_no: int) -> None:
+            if failed_attempts is not None:
+                failed_attempts.append(exc)
             if _no_token(exc):
                 # The token request has its own line; this one was never sent.
                 emit(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import auth, pipeline_control, pipelines, stage_state
+from .answers import DEFAULT_MAX_VALUES
 from .calls import Caller
 from .ids import JoinedIds, canonical_ids
 from .model import Deadline, RequestEvent, ResetReport, StageTarget
@@ -69,7 +70,8 @@ class EnosClient:
     def _bound(self, seconds: float, setting: str) -> Deadline:
         return Deadline(self.retry.clock() + seconds, seconds, setting)
 
-    def _operation_bound(self) -> Deadline:
+    def operation_deadline(self) -> Deadline:
+        """A bound ``operation_timeout`` from now, for a pause or start and its wait."""
         return self._bound(self.settings.operation_timeout, "enos:operationTimeoutSeconds")
 
     def share_bound(self) -> None:
@@ -87,10 +89,12 @@ class EnosClient:
         operation: str,
         target: str,
         context: dict[str, Any] | None = None,
+        max_values: int = DEFAULT_MAX_VALUES,
     ) -> dict[str, Any]:
         """One authenticated API call with retries; the success envelope, or an :class:`EnosError`.
 
-        ``body`` is bytes as sent, or a JSON-serializable value.
+        ``body`` is bytes as sent, or a JSON-serializable value. An answer of more than ``max_values``
+        JSON values is refused unparsed (a guard against answers that would parse into gigabytes).
         """
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
@@ -103,6 +107,7 @@ class EnosClient:
             target=target,
             context=context,
             until=self._until(),
+            max_values=max_values,
         )
         return envelope
 
@@ -144,26 +149,37 @@ class EnosClient:
         """Operate Pipeline (pause, start, stop...); ``start`` needs ``executionMode`` and ``kafkaRate``."""
         return pipelines.operate(self._caller, org_id, pipeline_id, action, body, self._until())
 
-    def wait_for_status(self, org_id: str, pipeline_id: str, status: str) -> None:
+    def wait_for_status(
+        self, org_id: str, pipeline_id: str, status: str, *, until: Deadline | None = None
+    ) -> None:
         """Poll List Pipelines (with backoff, a progress line each) until the pipeline is ``status``.
 
-        Bounded by ``operation_timeout`` (:class:`~enos_pulumi.errors.OperationTimeoutError`).
+        Bounded by ``until`` (default: ``operation_timeout`` from now):
+        :class:`~enos_pulumi.errors.OperationTimeoutError`.
         """
-        self._wait(org_id, pipeline_id, status, self._operation_bound())
-
-    def _wait(self, org_id: str, pipeline_id: str, status: str, until: Deadline) -> None:
         pipeline_control.wait_for_status(
-            self._caller, org_id, pipeline_id, status, until, self.retry.sleep, self._emit
+            self._caller,
+            org_id,
+            pipeline_id,
+            status,
+            until or self.operation_deadline(),
+            self.retry.sleep,
+            self._emit,
         )
 
-    def pause_pipeline(self, org_id: str, pipeline_id: str) -> str | None:
-        """Pause a RUNNING pipeline and wait until it is PAUSED; returns the pause's requestId.
+    def pause_pipeline(
+        self, org_id: str, pipeline_id: str, *, wait: bool = True, until: Deadline | None = None
+    ) -> str | None:
+        """Pause a RUNNING pipeline and (``wait``) poll until it is PAUSED; the pause's requestId.
 
-        The request and the wait together are bounded by ``operation_timeout``.
+        The request and the wait share one bound (``until``, default ``operation_timeout`` from now). A
+        pause whose answer was lost returns None and is waited for like any other; it raises only when
+        the pause certainly did not take effect.
         """
-        until = self._operation_bound()
+        until = until or self.operation_deadline()
         request_id = pipeline_control.pause_pipeline(self._caller, org_id, pipeline_id, until)
-        self._wait(org_id, pipeline_id, "PAUSED", until)
+        if wait:
+            self.wait_for_status(org_id, pipeline_id, "PAUSED", until=until)
         return request_id
 
     def start_pipeline(
@@ -174,7 +190,8 @@ class EnosClient:
         kafka_rate: int,
         resource_config: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Start (resume) a pipeline and wait until it is RUNNING; returns the start's requestId.
+        """Start (resume) a pipeline and poll until it is RUNNING; the start's requestId (None when its
+        answer was lost, or the pipeline was running already).
 
         ``execution_mode`` is ``"standalone"`` or ``"cluster"``; 61121 (another start in progress) is
         asked again; the request and the wait together are bounded by ``operation_timeout``.
@@ -182,11 +199,11 @@ class EnosClient:
         if execution_mode not in pipeline_control.EXECUTION_MODES:
             raise ValueError(f"execution_mode must be standalone or cluster, got {execution_mode!r}")
         body = pipeline_control.start_body(execution_mode, kafka_rate, resource_config)
-        until = self._operation_bound()
+        until = self.operation_deadline()
         request_id = pipeline_control.start_pipeline(
             self._caller, org_id, pipeline_id, body, until, self.retry.sleep
         )
-        self._wait(org_id, pipeline_id, "RUNNING", until)
+        self.wait_for_status(org_id, pipeline_id, "RUNNING", until=until)
         return request_id
 
 

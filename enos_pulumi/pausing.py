@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .client import EnosClient
@@ -49,12 +49,14 @@ class Resume:
 class _Pipeline:
     """The resets of one pipeline under way in this process."""
 
+    key: _Key
     #: "open" (no pause of ours) -> "pausing" -> "paused-by-us" | "paused-already" -> "resuming"
     state: str = "open"
     holders: int = 0
     resume: Resume | None = None
     attempt: int = 0
-    failure: tuple[int, BaseException] | None = None
+    #: Why each failed pause attempt failed, for the resets that waited on it.
+    failures: dict[int, Exception] = field(default_factory=dict)
 
 
 class PauseCoordinator:
@@ -110,7 +112,7 @@ class PauseCoordinator:
                     self._cond.wait()  # never delete while the pipeline is being started again
                     continue
                 if entry is None:
-                    entry = self._pipelines[key] = _Pipeline()
+                    entry = self._pipelines[key] = _Pipeline(key)
                 entry.holders += 1
                 if entry.state != "open":
                     return entry, "follower", entry.attempt
@@ -125,11 +127,18 @@ class PauseCoordinator:
         with self._cond:
             while entry.state == "pausing" and entry.attempt == attempt:
                 self._cond.wait()
-            if entry.failure is not None and entry.failure[0] == attempt:
-                error = copy.copy(entry.failure[1])
-                if isinstance(error, EnosError):
-                    error.append_to_message("[another reset of this pipeline tried to pause it]")
-                raise error
+            if entry.attempt == attempt and entry.state in ("paused-by-us", "paused-already"):
+                return
+            # The pause this reset waited for failed (whatever came after it): never go on unpaused.
+            failure = entry.failures.get(attempt)
+            error = copy.copy(failure) if failure is not None else None
+        if isinstance(error, EnosError):
+            error.append_to_message("[another reset of this pipeline tried to pause it]")
+            raise error
+        raise EnosError(
+            f"Stage state reset of pipeline {entry.key[2]} not attempted: the reset of it that was pausing "
+            f"the pipeline was interrupted. Nothing was deleted; run pulumi up again."
+        )
 
     def _lead(self, client: EnosClient, target: StageTarget, entry: _Pipeline) -> None:
         try:
@@ -137,7 +146,8 @@ class PauseCoordinator:
             paused_by_us = self._pause(client, target, entry.resume)
         except BaseException as exc:
             with self._cond:
-                entry.failure = (entry.attempt, copy.copy(exc))
+                if isinstance(exc, Exception):  # a KeyboardInterrupt belongs to its own thread alone
+                    entry.failures[entry.attempt] = copy.copy(exc)
                 entry.state = "open"  # resets without pause_pipeline may still be under way
                 self._cond.notify_all()
             raise
@@ -156,10 +166,17 @@ class PauseCoordinator:
             return False  # paused by someone else: reset, and leave it paused
         if status != "RUNNING":
             raise PipelineNotPausedError(pid, org, status, pausing=True)
+        until = client.operation_deadline()
         try:
-            client.pause_pipeline(org, pid)
+            client.pause_pipeline(org, pid, wait=False, until=until)
+        except EnosError as exc:
+            # Refused on its first answer, or never sent: the pause did not take effect.
+            exc.append_to_message("[Nothing was deleted, and the pipeline was not paused.]")
+            raise
+        try:
+            client.wait_for_status(org, pid, "PAUSED", until=until)
         except OperationTimeoutError as exc:
-            # EnOS accepted the pause; it did not take effect in time, but it still may.
+            # EnOS accepted the pause (or may have); it did not take effect in time, but it still may.
             exc.append_to_message(f"[Nothing was deleted. {self._settle(client, target, resume)}]")
             raise
         except EnosError as exc:

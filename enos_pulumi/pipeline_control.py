@@ -50,26 +50,28 @@ def start_body(
     return body
 
 
-def _already(caller: Caller, org_id: str, pipeline_id: str, wanted: str, until: Deadline) -> bool:
-    """After a pause or start that failed in a way a lost answer explains (the first attempt took
-    effect, its answer never came, the retry was refused as an illegal transition): is the pipeline in
-    the status the operation wanted after all?"""
-    try:
-        return status_of(caller, org_id, pipeline_id, until) == wanted
-    except EnosError:
-        return False
+#: Transport failures after which a request may have reached EnOS: it went out, its answer did not come.
+_MAYBE_SENT = frozenset({"timeout", "closed", "bad-answer", "too-large", ""})
 
 
-def _maybe_done(exc: EnosError, refusal: int) -> bool:
-    return isinstance(exc, TransportError) or (isinstance(exc, PipelineStatusError) and exc.code == refusal)
+def _may_have_landed(failed: list[BaseException]) -> bool:
+    return any(isinstance(e, TransportError) and e.kind in _MAYBE_SENT for e in failed)
 
 
 def pause_pipeline(caller: Caller, org_id: str, pipeline_id: str, until: Deadline) -> str | None:
-    """Operate Pipeline ``pause``; returns its requestId (None when a lost answer's pause had worked)."""
+    """Operate Pipeline ``pause``: its requestId, or None when the pause may have taken effect though no
+    answer said so (an attempt went out and its answer was lost; a retry was then refused as an illegal
+    transition, or failed too). The caller waits for PAUSED either way. Raises only when the pause
+    certainly did not take effect: refused on its first answer, or never sent."""
+    failed: list[BaseException] = []
     try:
-        envelope = operate(caller, org_id, pipeline_id, "pause", None, until)
-    except EnosError as exc:
-        if _maybe_done(exc, ILLEGAL_TRANSITION) and _already(caller, org_id, pipeline_id, "PAUSED", until):
+        envelope = operate(caller, org_id, pipeline_id, "pause", None, until, failed)
+    except PipelineStatusError as exc:
+        if exc.code == ILLEGAL_TRANSITION and _may_have_landed(failed):
+            return None
+        raise
+    except TransportError as exc:
+        if _may_have_landed([*failed, exc]):
             return None
         raise
     return envelope.get("requestId")
@@ -83,11 +85,14 @@ def start_pipeline(
     until: Deadline,
     sleep: Callable[[float], None],
 ) -> str | None:
-    """Operate Pipeline ``start``; 61121 (another start in progress) is asked again until ``until``."""
+    """Operate Pipeline ``start``: its requestId, or None when the start may have taken effect though no
+    answer said so, or the pipeline runs already (61165 while RUNNING). 61121 (another start in
+    progress) is asked again until ``until``."""
     wait_s = 1.0
+    failed: list[BaseException] = []
     while True:
         try:
-            envelope = operate(caller, org_id, pipeline_id, "start", body, until)
+            envelope = operate(caller, org_id, pipeline_id, "start", body, until, failed)
             return envelope.get("requestId")
         except PipelineStatusError as exc:
             left = until.at - caller.retry.clock()
@@ -95,13 +100,22 @@ def start_pipeline(
                 sleep(min(wait_s, left))
                 wait_s = min(wait_s * 2, 10.0)
                 continue
-            if _maybe_done(exc, CANNOT_START) and _already(caller, org_id, pipeline_id, "RUNNING", until):
+            if exc.code == CANNOT_START and (
+                _may_have_landed(failed) or _runs(caller, org_id, pipeline_id, until)
+            ):
                 return None
             raise
         except TransportError as exc:
-            if _already(caller, org_id, pipeline_id, "RUNNING", until):
+            if _may_have_landed([*failed, exc]):
                 return None
-            raise exc from None
+            raise
+
+
+def _runs(caller: Caller, org_id: str, pipeline_id: str, until: Deadline) -> bool:
+    try:
+        return status_of(caller, org_id, pipeline_id, until) == "RUNNING"
+    except EnosError:
+        return False
 
 
 def wait_for_status(

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .answers import clean
+from .answers import DEFAULT_MAX_VALUES, clean
 from .calls import Caller
 from .errors import UnexpectedAnswerError
 from .model import Deadline
@@ -18,13 +18,12 @@ PIPELINES_PATH = "/streaming/v2.0/streaming/pipelines"
 PIPELINE_PATH = "/streaming/v2.0/streaming/pipeline/"
 PIPELINE_PAGE_SIZE = 100
 LIST = "List Pipelines"
-#: A gateway that pages forever (a growing count, pages of new IDs) still ends: 100,000 pipelines.
+#: A gateway that pages forever (a growing count, pages of new IDs) still ends.
 MAX_PAGES = 1_000
+MAX_PIPELINES = 100_000
 
 
-def _page(
-    envelope: dict[str, Any], org_id: str, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int | None]:
+def _page(envelope: dict[str, Any], org_id: str, page: int) -> tuple[list[dict[str, Any]], int | None]:
     """The pipelines of one page, each checked, and the total ``count`` if the answer gives one."""
 
     def refuse(what: str) -> UnexpectedAnswerError:
@@ -47,8 +46,6 @@ def _page(
         pipelines = []
     if not isinstance(pipelines, list):
         raise refuse(f"pipelines is {type(pipelines).__name__}; expected a list")
-    if len(pipelines) > page_size:
-        raise refuse(f"{len(pipelines):,} pipelines in one page, more than the {page_size} asked for")
     for index, entry in enumerate(pipelines):
         if not isinstance(entry, dict) or not isinstance(entry.get("pipelineId"), str):
             raise refuse(f"entry {index} has no string pipelineId")
@@ -87,13 +84,22 @@ def list_pipelines(
             target=f"org {org_id}",
             context={"org_id": org_id},
             until=until,
-            max_values=page_size * 64 + 64,  # a page of entries, each a handful of fields
+            # A page of entries (more than asked for, if the gateway ignores pageSize), each of some fields.
+            max_values=256 * page_size + DEFAULT_MAX_VALUES,
         )
-        pipelines, count = _page(envelope, org_id, page, page_size)
+        pipelines, count = _page(envelope, org_id, page)
         fresh = [p for p in pipelines if p["pipelineId"] not in seen]
         if not fresh:
             return  # an empty page, or a server that ignores pageNo and would be paged forever
         seen.update(p["pipelineId"] for p in fresh)
+        if len(seen) > MAX_PIPELINES:
+            raise UnexpectedAnswerError(
+                operation=LIST,
+                message=f"more than {MAX_PIPELINES:,} pipelines listed; refusing to page on",
+                code=0,
+                target=f"org {org_id}",
+                context={"org_id": org_id},
+            )
         yield from fresh
         if count is not None and len(seen) >= count:
             return
@@ -126,6 +132,7 @@ def operate(
     action: str,
     body: Mapping[str, Any] | None,
     until: Deadline | None = None,
+    failed_attempts: list[BaseException] | None = None,
 ) -> dict[str, Any]:
     """Operate Pipeline (pause, start, stop...); ``start`` needs ``executionMode`` and ``kafkaRate``."""
     envelope, _ = caller.call(
@@ -137,5 +144,6 @@ def operate(
         target=f"pipeline {pipeline_id}",
         context={"org_id": org_id, "pipeline_id": pipeline_id},
         until=until,
+        failed_attempts=failed_attempts,
     )
     return envelope

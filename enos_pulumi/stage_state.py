@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .answers import DEFAULT_MAX_VALUES
 from .batches import run_batches
 from .calls import Caller
 from .errors import DeletionRejectedError, UnexpectedAnswerError
@@ -148,8 +149,9 @@ def get_stage_state(
         body=lambda b: stage_body(target, assets, points, b),
         handle=lambda envelope, _b: _items(envelope, target),
         until=until,
-        # An item per pair at most, each a handful of fields: more values than that is not an answer.
-        max_values=lambda b: 16 * b.pairs + 256,
+        # An item per pair at most, each a handful of fields (a value may be a record of its own): more
+        # values than that is not an answer.
+        max_values=lambda b: 16 * b.pairs + DEFAULT_MAX_VALUES,
     )
     items = [item for _, chunk in results for item in chunk]
     return items, tuple(rid for rid, _ in results if rid is not None)

@@ -181,7 +181,7 @@ def test_an_echoed_secret_in_an_error_page_is_hidden() -> None:
         run(answer(400, raw=page))
     text = str(info.value)
     assert TOKEN not in text and SECRET not in text
-    assert "<hidden>" in text
+    assert "(hidden)" in text
     with pytest.raises(ApiError) as info:
         run(answer(body={"code": 61102, "msg": f"bad header {TOKEN}"}))
     assert TOKEN not in str(info.value)
@@ -205,7 +205,7 @@ def test_any_body_ends_as_an_envelope_or_an_enos_error(body: bytes, status: int)
 
 
 def test_clean_keeps_short_text_and_redacts() -> None:
-    assert clean(f"ok {SECRET}", Redactor((SECRET,))) == "ok <hidden>"
+    assert clean(f"ok {SECRET}", Redactor((SECRET,))) == "ok (hidden)"
     assert Redactor(("abc",))("abc") == "abc"  # too short to tell from text
 
 
@@ -216,7 +216,7 @@ def test_a_secret_cut_in_half_by_a_summary_is_still_hidden() -> None:
         with pytest.raises(ApiError) as info:
             run(answer(400, raw=page))
         text = str(info.value)
-        assert TOKEN[:8] not in text.replace("<hidden>", ""), (pad, text)
+        assert TOKEN[:8] not in text.replace("(hidden)", ""), (pad, text)
 
 
 def test_a_token_in_a_refused_token_answer_is_hidden() -> None:
@@ -225,3 +225,28 @@ def test_a_token_in_a_refused_token_answer_is_hidden() -> None:
         run(answer(502, body), code_key="status")
     assert "tok-from-a-502-body-123" not in str(info.value)
     assert "not shown: it may hold a token" in str(info.value)
+
+
+def test_values_inside_strings_do_not_count() -> None:
+    from enos_pulumi.answers import value_count
+
+    assert value_count(b'{"a": "x,y,[z]{", "b": [1, 2]}') == 4  # {, the comma between a and b, [, 1's comma
+    assert value_count(b'["a\\",", "b"]') == 2
+
+
+def test_a_request_id_that_is_a_secret_of_the_call_is_dropped() -> None:
+    # A gateway echoing the token as requestId would put it into the stack's state (request_ids).
+    envelope = run(answer(body={"code": 0, "requestId": TOKEN, "data": True}, x_request_id="gw-rid-9"))
+    assert envelope["requestId"] == "gw-rid-9"
+    envelope = run(answer(body={"code": 0, "requestId": "r1", "data": True}, x_request_id=TOKEN))
+    assert envelope["requestId"] == "r1"
+
+
+def test_a_secret_at_the_summary_cut_is_hidden() -> None:
+    # The token straddles the point where the body is cut for its summary; tags collapse so the shown
+    # text stays short and is not cut again.
+    page = ("<b></b>" * 9360 + " " + TOKEN).encode()
+    for shift in range(0, 12):
+        with pytest.raises(ApiError) as info:
+            run(answer(400, raw=b"<i></i>" * shift + page))
+        assert TOKEN[:10] not in str(info.value)

@@ -14,6 +14,7 @@ from enos_pulumi.errors import (
     OperationTimeoutError,
     PipelineLeftPausedError,
     PipelineNotPausedError,
+    PipelineStatusError,
 )
 from enos_pulumi.provider import StageStateResetProvider
 from tests.fixtures_simulator import (
@@ -155,32 +156,32 @@ def test_a_pause_that_never_takes_effect_deletes_nothing(pause_rig: PauseRig) ->
     assert len(pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE)) == 4
 
 
-def test_a_pause_answered_with_an_error_after_taking_effect_is_undone(pause_rig: PauseRig) -> None:
-    # The first pause request took effect but its answer was lost; the retry is refused (61152: already
-    # PAUSED). Nothing is deleted, and the pipeline, which did reach PAUSED, is started again.
+def test_a_pause_whose_answer_was_lost_is_waited_for_not_reported_as_failed(pause_rig: PauseRig) -> None:
+    # The first pause request takes longer than the attempt bound: the client gives up on its answer
+    # and asks again, while EnOS carries the first one out (and the second is refused, 61152, or lands
+    # first). Either way the pause may have taken effect, so the reset waits for PAUSED, resets, and
+    # starts the pipeline again - instead of "not paused" while it pauses behind the user's back.
     seed(pause_rig)
-    pause_rig.sim.configure(pause_seconds=0.0)
+    pause_rig.sim.add_latency(600, op="pause", count=1)
+    p = provider(pause_rig, attempt_timeout=0.3)
+    outs = p.create(props(p)).outs
+    assert outs["paused_by_reset"] is True
+    assert len(pause_rig.log("pause")) >= 1
+    assert_no_delete_outside_paused(pause_rig)
+    assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == set()
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_pause_refused_outright_deletes_nothing_and_starts_nothing(pause_rig: PauseRig) -> None:
+    # 61152 on the first answer: EnOS refused this pause, so a PAUSED status afterwards is someone
+    # else's doing; starting the pipeline "again" would undo their pause.
+    seed(pause_rig)
     pause_rig.sim.error_code(61152, op="pause", count=1)
     p = provider(pause_rig)
-    client = pause_rig.client()
-
-    calls = {"n": 0}
-    real_status = client.pipeline_status
-
-    def status_then_paused(org: str, pid: str) -> str | None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # after the failed pause: EnOS had paused it after all
-            pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "PAUSED")
-        return real_status(org, pid)
-
-    client.pipeline_status = status_then_paused  # type: ignore[method-assign]
-    p._client_factory = lambda _settings: client
-    with pytest.raises(Exception) as info:
+    with pytest.raises(PipelineStatusError) as info:
         p.create(props(p))
-    assert "Nothing was deleted" in str(info.value)
-    assert "had reached PAUSED and was started again" in str(info.value)
-    assert pause_rig.log("delete") == []
-    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    assert "Nothing was deleted, and the pipeline was not paused" in str(info.value)
+    assert pause_rig.log("delete", "start") == []
 
 
 # -- one shared pause --------------------------------------------------------------------------------------

@@ -68,8 +68,11 @@ def test_a_start_refused_because_the_pipeline_already_runs_is_a_success(pause_ri
     assert [e["code"] for e in pause_rig.log("start")] == [61165]
 
 
-def test_a_pause_refused_because_the_pipeline_is_already_paused_is_a_success(pause_rig: PauseRig) -> None:
-    pause_rig.client().pause_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE)
+def test_a_pause_refused_on_its_first_answer_did_not_take_effect(pause_rig: PauseRig) -> None:
+    # Not a lost answer: EnOS refused this pause (the pipeline is PAUSED by someone else, say).
+    with pytest.raises(PipelineStatusError) as info:
+        pause_rig.client().pause_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE)
+    assert info.value.code == 61152
     assert [e["code"] for e in pause_rig.log("pause")] == [61152]
 
 
@@ -82,7 +85,6 @@ def test_a_lost_start_answer_is_not_reported_as_left_paused(mock: responses.Requ
     mock.add(responses.POST, start_url, json={"code": 61165, "msg": "cannot start", "requestId": "r2"})
     listing = {"count": 1, "pipelines": [{"pipelineId": "pipe-1", "status": "RUNNING"}]}
     mock.add(responses.GET, PIPELINES_URL, json=ok("r-list", data=listing))
-    mock.add(responses.GET, PIPELINES_URL, json=ok("r-list-2", data=listing))
     assert h.client().start_pipeline("o123", "pipe-1", "standalone", 1000) is None
     assert h.fake.sleeps  # the dropped answer was retried before the status was read
 

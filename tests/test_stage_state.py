@@ -156,9 +156,9 @@ def test_a_get_answer_with_more_values_than_the_batch_can_hold_is_refused_unpars
 ) -> None:
     # 16 MiB of [{},{},...] parses into hundreds of MB; a batch of 2 pairs cannot need that many values.
     add_token(mock)
-    body = '{"code":0,"requestId":"r","data":[' + ",".join(["{}"] * 50_000) + "]}"
+    body = '{"code":0,"requestId":"r","data":[' + ",".join(["{}"] * 200_000) + "]}"
     add_stage(mock, query=GET_QUERY, body=body)
-    with pytest.raises(UnexpectedAnswerError, match="JSON values, more than the 288"):
+    with pytest.raises(UnexpectedAnswerError, match="JSON values, more than the 100,032"):
         h.client().get_stage_state(TARGET, ["a1", "a2"], ["pt1"])
 
 
