@@ -1,12 +1,9 @@
-"""Authenticated calls: the token (fetched, checked, cached, renewed), one request with its retries, and
-one progress event per outcome.
+"""Authenticated calls: the cached token (fetched by :mod:`.tokens`, renewed once when EnOS says it
+expired), one request with its retries, and one progress event per outcome.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,12 +13,9 @@ from .answers import DEFAULT_MAX_VALUES, Redactor, clean, decode, request_id_of
 from .errors import (
     ApiError,
     AuthenticationError,
-    ConfigurationError,
     EnosError,
-    InvalidTokenError,
     OperationTimeoutError,
     RequestTooLargeError,
-    ServerError,
     TooManyPointsError,
     TransportError,
     UnexpectedAnswerError,
@@ -29,19 +23,12 @@ from .errors import (
 from .model import Deadline, RequestEvent
 from .retry import RetryPolicy
 from .settings import Settings
+from .tokens import TOKEN_OPERATION, fetch_token
 from .transport import Transport
 
-__all__ = ["TOKEN_OPERATION", "TOKEN_PATH", "Caller", "is_split_error", "short"]
+__all__ = ["Caller", "is_split_error", "short"]
 
-TOKEN_PATH = "/apim-token-service/v2.0/token/get"
-TOKEN_OPERATION = "Get access token"
 _EXPIRED_TOKEN_CODE = 1203
-_DUPLICATED_ENCRYPTION = 1001
-# A header value: visible ASCII only. Anything else would be refused by the HTTP stack (whose error
-# quotes it) or, worse, split a header (CR/LF).
-_TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,8192}")
-#: Tokens said to live longer than a day are renewed after a day anyway.
-_MAX_TOKEN_LIFETIME = 86400.0
 
 
 def is_split_error(exc: BaseException, operation: str) -> bool:
@@ -62,7 +49,7 @@ def short(exc: BaseException) -> str:
         text = f"{what} {exc.message}"
     else:
         text = str(exc)
-    if getattr(exc, "operation", None) == TOKEN_OPERATION:
+    if _no_token(exc):
         text = f"{TOKEN_OPERATION}: {text}"
     return clean(text, lambda t: t, 200)
 
@@ -86,51 +73,21 @@ class Caller:
         self._emit = emit
         self._now_ms = now_ms
 
-    def redactor(self, *extra: str | None) -> Redactor:
-        """Hides the secret key, the cached token and ``extra`` (this attempt's signature)."""
+    def redactor(self) -> Redactor:
+        """Hides the secret key and the cached token."""
         token = self._tokens.peek(self.settings.cache_key)
-        return Redactor((self.settings.secret_key, token.value if token else None, *extra))
+        return Redactor((self.settings.secret_key, token.value if token else None))
 
     # -- the token -------------------------------------------------------------------------------------
 
     def _fetch_token(self) -> auth.Token:
+        # No retry loop here: the call that needed the token retries as a whole, with a fresh timestamp
+        # (the token service rejects a replayed encryption, 1001) within that call's budget.
         s = self.settings
         target = f"access key {s.access_key} at {s.api_gateway}"
         started = time.monotonic()
-        # No retry loop here: the call that needed the token retries as a whole, with a fresh timestamp
-        # (the token service rejects a replayed encryption, 1001) within that call's budget.
-        timestamp = self._now_ms()
         try:
-            body = json.dumps(
-                {
-                    "appKey": s.access_key,
-                    "encryption": auth.token_encryption(s.access_key, timestamp, s.secret_key),
-                    "timestamp": timestamp,
-                },
-                separators=(",", ":"),
-            ).encode()
-        except UnicodeEncodeError:
-            # Its text would quote the key; resolve_settings refuses such keys, a hand-made Settings may not.
-            raise ConfigurationError(
-                "the access key or secret key holds characters that cannot be encoded as UTF-8 (not shown)"
-            ) from None
-        try:
-            answer = self.transport.send("POST", TOKEN_PATH, {}, body, {}, TOKEN_OPERATION, target)
-            envelope = decode(
-                answer,
-                operation=TOKEN_OPERATION,
-                target=target,
-                context={},
-                code_key="status",
-                redact=Redactor((s.secret_key,)),
-            )
-            token = self._read_token(envelope, answer.status, target)
-        except AuthenticationError as exc:
-            error: EnosError = exc
-            if exc.code == _DUPLICATED_ENCRYPTION:
-                error = ServerError(**exc._kwargs())  # a replayed timestamp: the next attempt has a new one
-            self._token_event(target, "failed", started, short(error))
-            raise error from None
+            token = fetch_token(s, self.transport, self._now_ms(), self._tokens.now(), target)
         except EnosError as exc:
             self._token_event(target, "failed", started, short(exc))
             raise
@@ -139,30 +96,6 @@ class Caller:
 
     def _token_event(self, target: str, outcome: str, started: float, detail: str = "") -> None:
         self._emit(RequestEvent(TOKEN_OPERATION, target, outcome, time.monotonic() - started, detail=detail))
-
-    def _read_token(self, envelope: Mapping[str, Any], status: int, target: str) -> auth.Token:
-        data = envelope.get("data")
-        value = data.get("accessToken") if isinstance(data, dict) else None
-        expire = data.get("expire") if isinstance(data, dict) else None
-        common: dict[str, Any] = {"operation": TOKEN_OPERATION, "http_status": status, "target": target}
-        if not isinstance(value, str) or not value:
-            raise UnexpectedAnswerError(message="the token answer has no accessToken", code=0, **common)
-        if not _TOKEN_CHARS.fullmatch(value):
-            # Never echoed: it is a credential, however malformed.
-            raise InvalidTokenError(
-                message=f"the token service returned an access token ({len(value)} characters, not shown) "
-                f"that is not a valid HTTP header value",
-                code=0,
-                **common,
-            )
-        if isinstance(expire, bool) or not isinstance(expire, (int, float)) or not math.isfinite(expire):
-            raise UnexpectedAnswerError(message="the token answer has no numeric expire", code=0, **common)
-        if expire <= 0:
-            raise UnexpectedAnswerError(
-                message=f"the token answer says the token expires in {expire:g} s", code=0, **common
-            )
-        lifetime = min(float(expire), _MAX_TOKEN_LIFETIME)
-        return auth.Token(value, auth.renew_time(self._tokens.now(), lifetime))
 
     # -- one request -----------------------------------------------------------------------------------
 

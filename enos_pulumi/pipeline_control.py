@@ -12,7 +12,6 @@ from typing import Any
 
 from .calls import Caller
 from .errors import (
-    ApiError,
     EnosError,
     OperationTimeoutError,
     PipelineNotListedError,
@@ -24,7 +23,6 @@ from .pipelines import operate, status_of
 
 __all__ = [
     "EXECUTION_MODES",
-    "describe_failure",
     "pause_pipeline",
     "start_body",
     "start_pipeline",
@@ -181,12 +179,3 @@ def wait_for_status(
         )
         sleep(pause_s)
         wait_s = min(wait_s * 2, 10.0)
-
-
-def describe_failure(exc: BaseException) -> str:
-    """EnOS code and requestId of a failed operation, for the messages that must carry them."""
-    if isinstance(exc, ApiError):
-        code = f"EnOS {exc.code}" if exc.code not in (None, 0) else f"HTTP {exc.http_status}"
-        rid = f", requestId {exc.request_id}" if exc.request_id else ", no requestId"
-        return f'{code} "{exc.message}"{rid}'
-    return str(exc)

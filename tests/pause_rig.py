@@ -4,7 +4,6 @@ milliseconds: the client's waits advance the clock the simulator's transitions a
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,28 +15,19 @@ from enos_pulumi.client import EnosClient, RequestEvent, SessionPool
 from enos_pulumi.retry import Backoff, RetryPolicy
 from enos_pulumi.settings import resolve_settings
 from enos_pulumi.simulator import Simulator
+from tests.fakes import FakeTime
 from tests.fixtures_simulator import SIM_ACCESS_KEY, SIM_SECRET_KEY, make_simulator
 
 
-class ShiftedTime:
-    """``clock``/``sleep`` for the client (sleeping moves time, instantly); ``wall`` for the simulator:
-    real wall-clock time plus everything slept, so signing timestamps stay within its 15-minute window."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.offset
+class ShiftedTime(FakeTime):
+    """The client's clock and sleep (sleeping moves time, instantly); ``wall`` for the simulator: real
+    wall-clock time plus everything slept, so signing timestamps stay within its 15-minute window."""
 
     def wall(self) -> float:
-        return time.time() + self.offset
+        return time.time() + self.now
 
     def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.offset += seconds
+        super().sleep(seconds)
         time.sleep(0.001)  # let other threads (parallel resets) run, as a real wait would
 
 
