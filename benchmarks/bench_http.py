@@ -17,11 +17,11 @@ from urllib.parse import urlencode
 
 import requests
 
-from enos_pulumi.auth import signed_headers, token_encryption
-from enos_pulumi.client import EnosClient, StageTarget
-from enos_pulumi.ids import canonical_ids, plan_tiling
+from enos_pulumi.enos.auth import signed_headers, token_encryption
+from enos_pulumi.enos.client import EnosClient, StageTarget
+from enos_pulumi.enos.ids import canonical_ids, plan_tiling
+from enos_pulumi.enos.settings import Settings
 from enos_pulumi.provider import StageStateResetProvider
-from enos_pulumi.settings import Settings
 
 from .common import (
     ACCESS_KEY,

@@ -13,7 +13,7 @@ import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
-from enos_pulumi.ids import canonical_ids, ids_hash
+from enos_pulumi.enos.ids import canonical_ids, ids_hash
 from enos_pulumi.provider import StageStateResetProvider
 
 from .common import (

@@ -1,9 +1,16 @@
 """Declare an EnOS stream-processing stage state reset as a Pulumi resource.
 
 >>> from enos_pulumi import StageStateReset  # doctest: +SKIP
+
+``StageStateReset`` is imported on first use: ``enos_pulumi.enos`` (the EnOS client) and the simulator
+load without ``pulumi``, which takes a third of a second to import.
 """
 
-from .errors import (
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .enos.errors import (
     ApiError,
     AuthenticationError,
     ConfigurationError,
@@ -14,6 +21,7 @@ from .errors import (
     InvalidTokenError,
     OperationTimeoutError,
     PipelineAccessError,
+    PipelineLeftPausedError,
     PipelineNotFoundError,
     PipelineNotListedError,
     PipelineNotPausedError,
@@ -27,7 +35,9 @@ from .errors import (
     UnexpectedAnswerError,
     UnsupportedStageError,
 )
-from .resource import StageStateReset
+
+if TYPE_CHECKING:
+    from .resource import StageStateReset
 
 __version__ = "0.1.0"
 
@@ -42,6 +52,7 @@ __all__ = [
     "InvalidTokenError",
     "OperationTimeoutError",
     "PipelineAccessError",
+    "PipelineLeftPausedError",
     "PipelineNotFoundError",
     "PipelineNotListedError",
     "PipelineNotPausedError",
@@ -57,3 +68,11 @@ __all__ = [
     "UnsupportedStageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StageStateReset":
+        from .resource import StageStateReset
+
+        return StageStateReset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,15 +20,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .client import EnosClient
-from .errors import (
+from .enos.client import EnosClient
+from .enos.errors import (
     EnosError,
     OperationTimeoutError,
     PipelineLeftPausedError,
     PipelineNotListedError,
     PipelineNotPausedError,
 )
-from .model import StageTarget
+from .enos.model import StageTarget
 
 __all__ = ["COORDINATOR", "PauseCoordinator", "Resume"]
 

@@ -9,8 +9,9 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from .provider import LIST_FORM_MAX_IDS, StageStateResetProvider
-from .settings import resolve_org_id
+from .enos.settings import resolve_org_id
+from .inputs import LIST_FORM_MAX_IDS
+from .provider import StageStateResetProvider
 
 __all__ = ["StageStateReset"]
 

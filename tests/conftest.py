@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_simulator", "tests.stubs", "tests.pause_rig"]
+pytest_plugins = ["tests.support.fixtures_simulator", "tests.support.stubs", "tests.support.pause_rig"]
 
 
 @pytest.fixture(autouse=True)

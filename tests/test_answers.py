@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enos_pulumi.answers import Redactor, clean, decode, request_id_of, retry_after
-from enos_pulumi.errors import (
+from enos_pulumi.enos.answers import Redactor, clean, decode, request_id_of, retry_after
+from enos_pulumi.enos.errors import (
     ApiError,
     AuthenticationError,
     EnosError,
@@ -20,7 +20,7 @@ from enos_pulumi.errors import (
     ServerError,
     UnexpectedAnswerError,
 )
-from enos_pulumi.transport import Answer
+from enos_pulumi.enos.transport import Answer
 
 SECRET = "sk-answers-secret-value"
 TOKEN = "tok-answers-token-value"
@@ -150,7 +150,7 @@ def test_a_redirect_is_an_unexpected_answer_saying_so() -> None:
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
 def test_transient_statuses_map_to_retryable_classes(status: int) -> None:
-    from enos_pulumi.retry import is_retryable
+    from enos_pulumi.enos.retry import is_retryable
 
     with pytest.raises(ApiError) as info:
         run(answer(status, raw=b"<html>busy</html>"))
@@ -228,7 +228,7 @@ def test_a_token_in_a_refused_token_answer_is_hidden() -> None:
 
 
 def test_values_inside_strings_do_not_count() -> None:
-    from enos_pulumi.answers import value_count
+    from enos_pulumi.enos.answers import value_count
 
     assert value_count(b'{"a": "x,y,[z]{", "b": [1, 2]}') == 4  # {, the comma between a and b, [, 1's comma
     assert value_count(b'["a\\",", "b"]') == 2

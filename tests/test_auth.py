@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enos_pulumi import auth
+from enos_pulumi.enos import auth
 
 # The test vectors of docs enos-api.md ("Authentication", item 4), verbatim.
 VECTOR_TOKEN = "my-access-token"

@@ -13,15 +13,15 @@ import pytest
 import requests
 import responses
 
-from enos_pulumi import auth
-from enos_pulumi.errors import (
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.errors import (
     AuthenticationError,
     RequestTooLargeError,
     ServerError,
     TransportError,
     UnexpectedAnswerError,
 )
-from tests.stubs import (
+from tests.support.stubs import (
     DELETE_QUERY,
     STAGE_URL,
     TARGET,
@@ -193,9 +193,9 @@ def test_an_http_408_is_retried(mock: responses.RequestsMock, h: Harness) -> Non
 
 def test_a_host_that_does_not_resolve_is_retried_at_most_once(h: Harness) -> None:
     # Before: retried 18 times over ~110 s, ending in raw urllib3 text.
-    from enos_pulumi.client import EnosClient
-    from enos_pulumi.retry import Backoff, RetryPolicy
-    from enos_pulumi.settings import Settings
+    from enos_pulumi.enos.client import EnosClient
+    from enos_pulumi.enos.retry import Backoff, RetryPolicy
+    from enos_pulumi.enos.settings import Settings
 
     settings = Settings(api_gateway="https://enos-gw.invalid", access_key="ak", secret_key="sk-dns-secret")
     policy = RetryPolicy(deadline=120, backoff=Backoff(), clock=h.fake.clock, sleep=h.fake.sleep)

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from responses import matchers
 
-from enos_pulumi import auth
-from enos_pulumi.client import StageTarget
-from enos_pulumi.errors import (
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import StageTarget
+from enos_pulumi.enos.errors import (
     AuthenticationError,
     DeletionRejectedError,
     PipelineAccessError,
@@ -30,10 +30,10 @@ from enos_pulumi.errors import (
     TransportError,
     UnexpectedAnswerError,
 )
-from enos_pulumi.ids import Batch
-from enos_pulumi.stage_state import json_string as _json_string
-from enos_pulumi.stage_state import stage_body as build_stage_body
-from tests.stubs import (
+from enos_pulumi.enos.ids import Batch
+from enos_pulumi.enos.stage_state import json_string as _json_string
+from enos_pulumi.enos.stage_state import stage_body as build_stage_body
+from tests.support.stubs import (
     ACCESS_KEY,
     DELETE_QUERY,
     GATEWAY,

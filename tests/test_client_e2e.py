@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, SessionPool, StageTarget
-from enos_pulumi.errors import (
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import EnosClient, RequestEvent, SessionPool, StageTarget
+from enos_pulumi.enos.errors import (
     AuthenticationError,
     DeletionRejectedError,
     InvalidParameterError,
@@ -31,12 +31,12 @@ from enos_pulumi.errors import (
     TooManyPointsError,
     UnsupportedStageError,
 )
-from enos_pulumi.ids import plan_tiling
-from enos_pulumi.retry import Backoff, RetryPolicy
-from enos_pulumi.settings import resolve_settings
+from enos_pulumi.enos.ids import plan_tiling
+from enos_pulumi.enos.retry import Backoff, RetryPolicy
+from enos_pulumi.enos.settings import resolve_settings
 from enos_pulumi.simulator import Simulator
-from tests.fakes import FakeTime
-from tests.fixtures_simulator import (
+from tests.support.fakes import FakeTime
+from tests.support.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
     SIM_OTHER_ORG_ID,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, SessionPool, StageTarget
-from enos_pulumi.errors import TransportError
-from enos_pulumi.retry import Backoff, RetryPolicy
-from enos_pulumi.settings import Settings, resolve_settings
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import EnosClient, SessionPool, StageTarget
+from enos_pulumi.enos.errors import TransportError
+from enos_pulumi.enos.retry import Backoff, RetryPolicy
+from enos_pulumi.enos.settings import Settings, resolve_settings
 from enos_pulumi.simulator import Simulator
-from tests.fakes import FakeTime
-from tests.fixtures_simulator import (
+from tests.support.fakes import FakeTime
+from tests.support.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
     SIM_PAUSED_PIPELINE,

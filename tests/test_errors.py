@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from enos_pulumi import errors
-from enos_pulumi.errors import (
+from enos_pulumi.enos import errors
+from enos_pulumi.enos.errors import (
     ApiError,
     AuthenticationError,
     ConfigurationError,
@@ -30,7 +30,7 @@ from enos_pulumi.errors import (
     UnsupportedStageError,
     api_error_class,
 )
-from enos_pulumi.retry import is_retryable
+from enos_pulumi.enos.retry import is_retryable
 
 # enos-api.md: stage state / pipeline codes and the token service's codes.
 CODE_CLASSES = [

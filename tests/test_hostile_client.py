@@ -2,7 +2,7 @@
 the delete endpoint, the specific ones on theirs), and properties (hypothesis) over any misbehaviour on any
 endpoint, a cut at any byte, any error status and generated JSON answers. Each run must end within its
 bound, as a success or an ``EnosError`` naming the operation, with no secret in anything a user reads (see
-``tests.hostile_harness``).
+``tests.support.hostile_harness``).
 
 Runs that need no retry to pass use a 0.3 s retry deadline instead of 1 s: hundreds of transient failures
 each retried for a whole second would make this module alone take minutes. The bound they are held to
@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from enos_pulumi.client import EnosClient, RequestEvent
-from enos_pulumi.settings import Settings
-from tests.hostile_behaviours import STATUS_BODIES, Case, cut_at, json_answer, status_answer
-from tests.hostile_catalogue import DELETE, GENERIC, GET, LIST, STATUSES, TOKEN
-from tests.hostile_harness import (
+from enos_pulumi.enos.client import EnosClient, RequestEvent
+from enos_pulumi.enos.settings import Settings
+from tests.support.hostile_behaviours import STATUS_BODIES, Case, cut_at, json_answer, status_answer
+from tests.support.hostile_catalogue import DELETE, GENERIC, GET, LIST, STATUSES, TOKEN
+from tests.support.hostile_harness import (
     OPERATIONS,
     Run,
     assert_holds,
@@ -34,7 +34,7 @@ from tests.hostile_harness import (
     make_settings,
     violations,
 )
-from tests.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
+from tests.support.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
 
 # Hypothesis: bounded, reproducible runs; no shrinking (each example costs up to seconds, and the
 # example's behaviour name already says what went wrong).

@@ -12,12 +12,21 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from enos_pulumi.errors import ConfigurationError
-from enos_pulumi.hostdriver import HostError
+from enos_pulumi.enos.errors import ConfigurationError
 from enos_pulumi.provider import StageStateResetProvider
-from tests.hostile_behaviours import Case, pipeline, pipelines_page
-from tests.hostile_catalogue import DELETE, GENERIC, GET, GET_UNREADABLE, LIST, STATUSES, TOKEN, by_name
-from tests.hostile_harness import (
+from enos_pulumi.testing import HostError
+from tests.support.hostile_behaviours import Case, pipeline, pipelines_page
+from tests.support.hostile_catalogue import (
+    DELETE,
+    GENERIC,
+    GET,
+    GET_UNREADABLE,
+    LIST,
+    STATUSES,
+    TOKEN,
+    by_name,
+)
+from tests.support.hostile_harness import (
     ACCESS_KEY,
     ATTEMPT_TIMEOUT,
     OPERATIONS,
@@ -34,12 +43,12 @@ from tests.hostile_harness import (
     provider_props,
     violations,
 )
-from tests.hostile_peer import PIPELINE, HostilePeer
+from tests.support.hostile_peer import PIPELINE, HostilePeer
 
 if TYPE_CHECKING:
-    from tests.host_fixtures import HostFactory
+    from tests.support.host_fixtures import HostFactory
 
-pytest_plugins = ["tests.host_fixtures"]
+pytest_plugins = ["tests.support.host_fixtures"]
 
 #: A whole reset: no request or retry starts after reset_timeout; one may then run two attempts.
 RESET_BOUND = RESET_TIMEOUT + 2 * ATTEMPT_TIMEOUT + SLACK

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from enos_pulumi.errors import InvalidIdsError
-from enos_pulumi.ids import Batch, JoinedIds, Tiling, canonical_ids, ids_hash, join_range, plan_tiling
+from enos_pulumi.enos.errors import InvalidIdsError
+from enos_pulumi.enos.ids import Batch, JoinedIds, Tiling, canonical_ids, ids_hash, join_range, plan_tiling
 
 # IDs as users write them: no comma, no control character, no surrounding whitespace, never empty.
 ID = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi.errors import (
+from enos_pulumi.enos.errors import (
     DeletionRejectedError,
     OperationTimeoutError,
     PipelineLeftPausedError,
@@ -17,7 +17,7 @@ from enos_pulumi.errors import (
     PipelineStatusError,
 )
 from enos_pulumi.provider import StageStateResetProvider
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
     SIM_PAUSED_PIPELINE,
@@ -25,7 +25,7 @@ from tests.fixtures_simulator import (
     SIM_SECRET_KEY,
     SIM_STAGE,
 )
-from tests.pause_rig import PauseRig
+from tests.support.pause_rig import PauseRig
 
 STATE = (["a1", "a2"], ["p1", "p2"])
 
@@ -294,7 +294,7 @@ def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
     assert checked["resume_execution_mode"] == "cluster"
     assert checked["resume_kafka_rate"] == 1000
     assert checked["resume_resource_config"] == {"cpu": 2, "nested": {"n": [1, 1.5]}}
-    from enos_pulumi.ids import ids_hash
+    from enos_pulumi.enos.ids import ids_hash
 
     olds = {"org_id": SIM_ORG_ID, "pipeline_id": SIM_RUNNING_PIPELINE, "stage_instance_name": SIM_STAGE,
             "ids_hash": ids_hash(["a1"], ["p1"]), "trigger": None}  # fmt: skip

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi.errors import EnosError, ServerError
-from enos_pulumi.model import Deadline, StageTarget
+from enos_pulumi.enos.errors import EnosError, ServerError
+from enos_pulumi.enos.model import Deadline, StageTarget
 from enos_pulumi.pausing import PauseCoordinator, Resume
 
 TARGET = StageTarget("o1", "p1", "FixedTimeWindowAggregator_1")

@@ -11,11 +11,11 @@ import pytest
 
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import HostError
-from tests.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE, make_simulator
-from tests.host_errors import assert_raised
-from tests.host_fixtures import HostedProvider, HostFactory
+from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE, make_simulator
+from tests.support.host_errors import assert_raised
+from tests.support.host_fixtures import HostedProvider, HostFactory
 
-pytest_plugins = ["tests.host_fixtures"]
+pytest_plugins = ["tests.support.host_fixtures"]
 
 PAUSE = {"pause_pipeline": True, "resume_execution_mode": "standalone", "resume_kafka_rate": 800}
 

@@ -6,11 +6,11 @@ import pytest
 import requests
 import responses
 
-from enos_pulumi.errors import AuthenticationError, OperationTimeoutError, PipelineStatusError
-from enos_pulumi.model import StageTarget
-from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE, SIM_STAGE
-from tests.pause_rig import PauseRig
-from tests.stubs import PIPELINES_URL, Harness, add_token, ok
+from enos_pulumi.enos.errors import AuthenticationError, OperationTimeoutError, PipelineStatusError
+from enos_pulumi.enos.model import StageTarget
+from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE, SIM_STAGE
+from tests.support.pause_rig import PauseRig
+from tests.support.stubs import PIPELINES_URL, Harness, add_token, ok
 
 
 def test_a_pause_waits_until_list_pipelines_says_paused(pause_rig: PauseRig) -> None:

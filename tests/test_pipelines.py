@@ -8,8 +8,8 @@ import pytest
 import responses
 from responses import matchers
 
-from enos_pulumi.errors import InvalidParameterError, OperationTimeoutError, UnexpectedAnswerError
-from tests.stubs import PIPELINES_URL, Harness, add_token, calls_to, ok
+from enos_pulumi.enos.errors import InvalidParameterError, OperationTimeoutError, UnexpectedAnswerError
+from tests.support.stubs import PIPELINES_URL, Harness, add_token, calls_to, ok
 
 
 def page(mock: responses.RequestsMock, number: int, data: Any, size: int = 100) -> Any:

@@ -17,19 +17,20 @@ from pulumi.dynamic.config import Config
 from pulumi.output import Unknown
 from responses import matchers
 
-from enos_pulumi import auth
-from enos_pulumi.errors import (
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.errors import (
     ConfigurationError,
     DeletionRejectedError,
     PipelineNotListedError,
     PipelineNotPausedError,
     StateRemainsError,
 )
-from enos_pulumi.hostdriver import serialize_provider
-from enos_pulumi.ids import ids_hash
-from enos_pulumi.provider import LIST_FORM_MAX_IDS, StageStateResetProvider, normalize_trigger
+from enos_pulumi.enos.ids import ids_hash
+from enos_pulumi.inputs import LIST_FORM_MAX_IDS, normalize_trigger
+from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.simulator import Simulator
-from tests.fixtures_simulator import (
+from enos_pulumi.testing import serialize_provider
+from tests.support.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
     SIM_OTHER_PIPELINE,

@@ -16,13 +16,13 @@ import pytest
 
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import CheckFailedError, Engine, Interrupted, serialize_provider
-from tests.engine_providers import DiffUnknownProvider
-from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE
+from tests.support.engine_providers import DiffUnknownProvider
+from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE
 
 if TYPE_CHECKING:
-    from tests.host_fixtures import HostedProvider, HostFactory
+    from tests.support.host_fixtures import HostedProvider, HostFactory
 
-pytest_plugins = ["tests.host_fixtures"]
+pytest_plugins = ["tests.support.host_fixtures"]
 
 SECOND_PAUSED = "pl-paused-engine"
 LIST = ("list", None, None, None, None)
@@ -188,10 +188,10 @@ def test_custom_timeouts_do_not_cut_a_reset_short(provider_host: HostedProvider,
 def test_diff_unknown_makes_the_engine_compare_the_inputs(
     host_factory: HostFactory, host_simulator: Simulator, stage: str
 ) -> None:
-    from tests.host_fixtures import resource_inputs  # (a plugin module: imported once pytest has it)
+    from tests.support.host_fixtures import resource_inputs  # (a plugin module: imported once pytest has it)
 
     sim = host_simulator
-    h = host_factory(sim)  # cwd is the repository: tests.engine_providers is importable
+    h = host_factory(sim)  # cwd is the repository: tests.support.engine_providers is importable
     provider = serialize_provider(DiffUnknownProvider())
 
     def inputs(**overrides: Any) -> dict[str, Any]:

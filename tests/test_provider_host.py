@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pulumi.output import Unknown
 
-from enos_pulumi.ids import ids_hash
+from enos_pulumi.enos.ids import ids_hash
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import UNKNOWN, CheckFailedError, HostError
-from tests.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
-from tests.host_errors import assert_raised
+from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
+from tests.support.host_errors import assert_raised
 
 if TYPE_CHECKING:
-    from tests.host_fixtures import HostedProvider, HostFactory
+    from tests.support.host_fixtures import HostedProvider, HostFactory
 
-pytest_plugins = ["tests.host_fixtures"]
+pytest_plugins = ["tests.support.host_fixtures"]
 
 SECOND_PAUSED = "pl-paused-2"
 LIST = ("list", None, None, None, None)

@@ -23,7 +23,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 
 from enos_pulumi import ConfigurationError, StageStateReset
-from enos_pulumi.provider import LIST_FORM_MAX_IDS, StageStateResetProvider
+from enos_pulumi.inputs import LIST_FORM_MAX_IDS
+from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.testing import TYPE_TOKEN, capture_program, reset_pulumi_runtime, serialize_provider
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +196,7 @@ def test_provider_is_not_a_secret_and_decodes_to_an_empty_provider(mocks: Captur
     assert rpc.unwrap_rpc_secret(inputs["pipeline_id"]) == "pl-secret"
     # ...while __provider is plain text (serialize_as_secret_always = False).
     assert not rpc.is_rpc_secret(inputs["__provider"])
-    # hostdriver.serialize_provider produces exactly what the resource registers.
+    # enos_pulumi.testing.serialize_provider produces exactly what the resource registers.
     assert inputs["__provider"] == serialize_provider(StageStateResetProvider())
     provider, data = decoded_provider(inputs["__provider"])
     assert type(provider) is StageStateResetProvider

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enos_pulumi.errors import (
+from enos_pulumi.enos.errors import (
     AuthenticationError,
     DeletionRejectedError,
     EnosError,
@@ -21,7 +21,7 @@ from enos_pulumi.errors import (
     TransportError,
     UnsupportedStageError,
 )
-from enos_pulumi.retry import Backoff, RetryPolicy, is_retryable
+from enos_pulumi.enos.retry import Backoff, RetryPolicy, is_retryable
 
 
 class FakeTime:

@@ -21,19 +21,19 @@ import pytest
 
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import CheckFailedError, HostError, ProgramStack, is_secret, reveal, secret
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     SIM_ORG_ID,
     SIM_OTHER_PIPELINE,
     SIM_PAUSED_PIPELINE,
     SIM_RUNNING_PIPELINE,
     SIM_STAGE,
 )
-from tests.host_errors import assert_raised
+from tests.support.host_errors import assert_raised
 
 if TYPE_CHECKING:
-    from tests.host_fixtures import HostedProvider, HostFactory
+    from tests.support.host_fixtures import HostedProvider, HostFactory
 
-pytest_plugins = ["tests.host_fixtures"]
+pytest_plugins = ["tests.support.host_fixtures"]
 
 LEAK_ACCESS_KEY = "leak-test-access-key"
 LEAK_SECRET_KEY = "Zq8x7Kp2Wm4Rt9Lb6Nc3Vd5Hs1"  # simulator-only test value, no word in it

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi.errors import ConfigurationError, EnosError
-from enos_pulumi.settings import Settings, resolve_org_id, resolve_settings
+from enos_pulumi.enos.errors import ConfigurationError, EnosError
+from enos_pulumi.enos.settings import Settings, resolve_org_id, resolve_settings
 
 GATEWAY = "https://apim.example.com"
 SECRET = "s3cr3t-app-secret-value"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from enos_pulumi.simulator import SeedError, Simulator, demo_seed
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     LIST_PATH,
     REFRESH_PATH,
     SIM_ORG_ID,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from enos_pulumi.simulator import Simulator
-from tests.fixtures_simulator import SIM_ORG_ID, SIM_SECRET_KEY, SIM_STAGE, SimApi
+from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_SECRET_KEY, SIM_STAGE, SimApi
 
 
 class Admin:

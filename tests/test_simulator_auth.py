@@ -8,7 +8,14 @@ from collections.abc import Callable
 import pytest
 
 from enos_pulumi.simulator import Simulator
-from tests.fixtures_simulator import LIST_PATH, SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, FakeClock, SimApi
+from tests.support.fixtures_simulator import (
+    LIST_PATH,
+    SIM_ORG_ID,
+    SIM_PAUSED_PIPELINE,
+    SIM_STAGE,
+    FakeClock,
+    SimApi,
+)
 
 Factory = Callable[..., Simulator]
 LIST_QUERY = [("orgId", SIM_ORG_ID)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from enos_pulumi.simulator.__main__ import main as cli_main
-from tests.fixtures_simulator import LIST_PATH, SimApi
+from tests.support.fixtures_simulator import LIST_PATH, SimApi
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY, DEMO_SECRET, DEMO_ORG = "demo-access-key", "demo-secret-key", "o-demo"  # simulator-only values
@@ -46,7 +46,8 @@ def running(command: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
 
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
     os.killpg(proc.pid, signal.SIGTERM)
-    return proc.communicate(timeout=10)
+    # Generous: under a loaded CI machine make and the simulator may take a while to wind down.
+    return proc.communicate(timeout=30)
 
 
 def test_cli_serves_logs_and_stops_on_sigterm(tmp_path: Path) -> None:

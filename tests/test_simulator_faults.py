@@ -9,7 +9,14 @@ import pytest
 import requests
 
 from enos_pulumi.simulator import Fault, Simulator, parse_fault
-from tests.fixtures_simulator import LIST_PATH, SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_STAGE, STATE_PATH, SimApi
+from tests.support.fixtures_simulator import (
+    LIST_PATH,
+    SIM_ORG_ID,
+    SIM_PAUSED_PIPELINE,
+    SIM_STAGE,
+    STATE_PATH,
+    SimApi,
+)
 
 Api = SimApi
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from enos_pulumi.auth import params_data, request_signature
+from enos_pulumi.enos.auth import params_data, request_signature
 from enos_pulumi.simulator import Simulator
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     LIST_PATH,
     SIM_ORG_ID,
     SIM_PAUSED_PIPELINE,

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from enos_pulumi.simulator import Fault, Simulator, parse_fault
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     SIM_ORG_ID,
     SIM_OTHER_PIPELINE,
     SIM_PAUSED_PIPELINE,

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 import responses
 
-from enos_pulumi.errors import (
+from enos_pulumi.enos.errors import (
     DeletionRejectedError,
     OperationTimeoutError,
     ServerError,
     UnexpectedAnswerError,
 )
-from enos_pulumi.stage_state import remaining_pairs
-from tests.stubs import GET_QUERY, TARGET, Harness, add_stage, add_token, ok
+from enos_pulumi.enos.stage_state import remaining_pairs
+from tests.support.stubs import GET_QUERY, TARGET, Harness, add_stage, add_token, ok
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_the_client_takes_a_string_as_comma_separated_never_as_characters(
 )
 def test_the_client_refuses_ids_the_resource_would_refuse(h: Harness, assets: list[str], what: str) -> None:
     # Before: ["a,b"] went out as two assets, a and b, and their state was deleted.
-    from enos_pulumi.errors import InvalidIdsError
+    from enos_pulumi.enos.errors import InvalidIdsError
 
     with pytest.raises(InvalidIdsError, match=what) as info:
         h.client().delete_stage_state(TARGET, assets, ["pt"])

@@ -12,7 +12,6 @@ import pytest
 from pulumi.output import Unknown
 
 import enos_pulumi.testing as kit
-from enos_pulumi import hostdriver
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import (
     PAUSED_PIPELINE,
@@ -68,11 +67,6 @@ def test_all_names_every_public_member_and_only_those() -> None:
     modules = {name for name in public if inspect.ismodule(getattr(kit, name))}
     assert set(kit.__all__) == public - modules - {"annotations"}
     assert all(hasattr(kit, name) for name in kit.__all__)
-
-
-def test_the_former_hostdriver_module_still_imports() -> None:
-    assert hostdriver.MiniEngine is kit.Engine
-    assert hostdriver.ProviderHost is kit.ProviderHost
 
 
 # -- wire helpers and input rules -------------------------------------------------------------------------

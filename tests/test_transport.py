@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from enos_pulumi.errors import TransportError
-from enos_pulumi.settings import Settings
-from enos_pulumi.transport import SessionPool, Transport
-from tests.rawserver import RawServer, http_answer, raw_server, trickle
+from enos_pulumi.enos.errors import TransportError
+from enos_pulumi.enos.settings import Settings
+from enos_pulumi.enos.transport import SessionPool, Transport
+from tests.support.rawserver import RawServer, http_answer, raw_server, trickle
 
 SLACK = 2.0  # seconds a loaded 2-core machine may add to a bound
 
@@ -108,7 +108,7 @@ def test_a_complete_answer_within_the_bound_is_returned_and_the_connection_reuse
         connections.append(1)
         conn.sendall(http_answer(b'{"code":0}').replace(b"Connection: close\r\n", b""))
         # keep-alive: answer a second request on the same connection
-        from tests.rawserver import read_head
+        from tests.support.rawserver import read_head
 
         read_head(conn)
         conn.sendall(http_answer(b'{"code":0,"n":2}'))
@@ -232,7 +232,7 @@ def test_server_helper_records_requests() -> None:
 
 
 def test_an_expiring_watch_never_cuts_a_socket_that_reused_its_descriptor_number() -> None:
-    from enos_pulumi.watchdog import _attach, watched
+    from enos_pulumi.enos.watchdog import _attach, watched
 
     left, right = socket.socketpair()
     with watched(0.2):
@@ -254,7 +254,7 @@ def test_an_expiring_watch_never_cuts_a_socket_that_reused_its_descriptor_number
 
 
 def test_a_finished_watch_leaves_the_kept_alive_connection_alone() -> None:
-    from enos_pulumi.watchdog import _attach, watched
+    from enos_pulumi.enos.watchdog import _attach, watched
 
     left, right = socket.socketpair()
     with watched(0.2) as watch:

@@ -1,9 +1,9 @@
 """Pulumi's real dynamic provider host (``python -u -m pulumi.dynamic``), started and configured for tests.
 
-Register with ``pytest_plugins = ["tests.host_fixtures"]`` in a test module. Fixtures:
+Register with ``pytest_plugins = ["tests.support.host_fixtures"]`` in a test module. Fixtures:
 
-``host_simulator`` (module scope): a standard simulator (see ``tests.fixtures_simulator``) shared by the
-module's host; tests isolate themselves with distinct resource and stage names.
+``host_simulator`` (module scope): a standard simulator (see ``tests.support.fixtures_simulator``)
+shared by the module's host; tests isolate themselves with distinct resource and stage names.
 ``provider_host`` (module scope): a :class:`HostedProvider` - one host process, configured like
 ``pulumi up`` configures it (``enos:secretKey`` as a wire secret), its :class:`enos_pulumi.testing.Engine`
 and the ``__provider`` string serialized exactly as ``pulumi.dynamic.Resource`` serializes it.
@@ -24,7 +24,7 @@ import pytest
 from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import Engine, ProviderHost, secret, serialize_provider
-from tests.fixtures_simulator import (
+from tests.support.fixtures_simulator import (
     SIM_ACCESS_KEY,
     SIM_ORG_ID,
     SIM_PAUSED_PIPELINE,
@@ -45,7 +45,7 @@ __all__ = [
     "start_hosted_provider",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "enos-pulumi-test"
 
 

@@ -1,4 +1,5 @@
-"""Issue 8, item by item: each finding reproduced against the hostile peer (the invariants hold too)."""
+"""The client against a hostile gateway, finding by finding: tokens, URLs, time, memory, answer shapes,
+retry budgets, paging, token failures and small ones (each also holds the suite's invariants)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from enos_pulumi.client import EnosClient, RequestEvent
-from enos_pulumi.errors import AuthenticationError, ConfigurationError, DeletionRejectedError, EnosError
-from enos_pulumi.settings import Settings, resolve_settings
-from tests.hostile_behaviours import (
+from enos_pulumi.enos.client import EnosClient, RequestEvent
+from enos_pulumi.enos.errors import AuthenticationError, ConfigurationError, DeletionRejectedError, EnosError
+from enos_pulumi.enos.settings import Settings, resolve_settings
+from tests.support.hostile_behaviours import (
     MIB,
     Case,
     delayed,
@@ -25,8 +26,8 @@ from tests.hostile_behaviours import (
     status_answer,
     trickle,
 )
-from tests.hostile_catalogue import GENERIC, LIST, STATUSES, TOKEN, by_name
-from tests.hostile_harness import (
+from tests.support.hostile_catalogue import GENERIC, LIST, STATUSES, TOKEN, by_name
+from tests.support.hostile_harness import (
     ACCESS_KEY,
     OPERATIONS,
     ORG,
@@ -40,7 +41,7 @@ from tests.hostile_harness import (
     make_settings,
     violations,
 )
-from tests.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
+from tests.support.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
 
 
 @pytest.fixture(autouse=True)

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, SessionPool
-from enos_pulumi.retry import Backoff, RetryPolicy
-from enos_pulumi.settings import resolve_settings
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import EnosClient, RequestEvent, SessionPool
+from enos_pulumi.enos.retry import Backoff, RetryPolicy
+from enos_pulumi.enos.settings import resolve_settings
 from enos_pulumi.simulator import Simulator
-from tests.fakes import FakeTime
-from tests.fixtures_simulator import SIM_ACCESS_KEY, SIM_SECRET_KEY, make_simulator
+from tests.support.fakes import FakeTime
+from tests.support.fixtures_simulator import SIM_ACCESS_KEY, SIM_SECRET_KEY, make_simulator
 
 
 class ShiftedTime(FakeTime):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.hostile_peer import (
+from tests.support.hostile_peer import (
     LONG,
     PIPELINE,
     Behaviour,

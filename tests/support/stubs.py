@@ -18,11 +18,11 @@ import requests
 import responses
 from responses import matchers
 
-from enos_pulumi import auth
-from enos_pulumi.client import EnosClient, RequestEvent, SessionPool, StageTarget
-from enos_pulumi.retry import Backoff, RetryPolicy
-from enos_pulumi.settings import Settings
-from tests.fakes import FakeTime
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import EnosClient, RequestEvent, SessionPool, StageTarget
+from enos_pulumi.enos.retry import Backoff, RetryPolicy
+from enos_pulumi.enos.settings import Settings
+from tests.support.fakes import FakeTime
 
 GATEWAY = "https://apim.example.com"
 ACCESS_KEY = "my-app-key"

@@ -1,6 +1,6 @@
 """Drive the client or the provider through the hostile peer and check the invariants of every run.
 
-The invariants (issue 8): a run ends within its bound; it ends as a success or as an ``EnosError`` naming
+The invariants: a run ends within its bound; it ends as a success or as an ``EnosError`` naming
 the operation, never another exception; and no secret (the secret key, a token, a signature, a token
 ``encryption``, a URL password) appears in anything a user can read: the exception's text, repr and whole
 traceback (chained causes included: the Pulumi host shows them), its pickle, the progress lines, stderr,
@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from enos_pulumi import auth
-from enos_pulumi.client import SESSIONS, EnosClient, RequestEvent, StageTarget
-from enos_pulumi.errors import EnosError
-from enos_pulumi.settings import Settings
-from tests.hostile_peer import PIPELINE
+from enos_pulumi.enos import auth
+from enos_pulumi.enos.client import SESSIONS, EnosClient, RequestEvent, StageTarget
+from enos_pulumi.enos.errors import EnosError
+from enos_pulumi.enos.settings import Settings
+from tests.support.hostile_peer import PIPELINE
 
 __all__ = [
     "ACCESS_KEY",

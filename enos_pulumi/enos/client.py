@@ -1,7 +1,7 @@
 """The EnOS client: the operations this package needs, over signed calls with retries and bounds.
 
 Thread-safe. Holds no socket itself: HTTP sessions come from a process-wide pool per gateway (reused
-across clients, so one ``pulumi up`` keeps its connections), tokens from :data:`enos_pulumi.auth.TOKENS`.
+across clients, so one ``pulumi up`` keeps its connections), tokens from :data:`enos_pulumi.enos.auth.TOKENS`.
 The work is done in small modules: :mod:`.transport` (one bounded attempt), :mod:`.answers` (status then
 envelope), :mod:`.calls` (tokens, retries, progress), :mod:`.batches` (parallel batches, splitting),
 :mod:`.stage_state` and :mod:`.pipelines` (the operations).
@@ -32,7 +32,7 @@ class EnosClient:
     ``retry`` decides retries (inject its clock/sleep in tests), ``on_event`` receives one
     :class:`RequestEvent` per call outcome, ``now_ms`` gives the signing timestamp.
 
-    Bounds (see :class:`~enos_pulumi.settings.Settings`): every attempt ends within
+    Bounds (see :class:`~enos_pulumi.enos.settings.Settings`): every attempt ends within
     ``attempt_timeout``; every request retries within ``retry_deadline`` of its first attempt; an
     operation (a delete or get over all batches, a status check over all pages) starts no request or
     retry after ``reset_timeout``, so it ends within ``reset_timeout`` plus one last try (a token fetch
@@ -117,7 +117,7 @@ class EnosClient:
         """Delete the state of every (asset, point) pair; succeeds only if every answer is ``data: true``.
 
         ``assets`` and ``points`` are lists of IDs or comma-separated strings, checked and canonicalized
-        as the resource does (:class:`~enos_pulumi.errors.InvalidIdsError` for an empty set, an empty ID,
+        as the resource does (:class:`~enos_pulumi.enos.errors.InvalidIdsError` for an empty set, an empty ID,
         an ID with a comma or a control character).
         """
         a, p = _checked_ids(assets, "assets"), _checked_ids(points, "points")
@@ -128,7 +128,8 @@ class EnosClient:
     ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
         """State items for the pairs (objects with string ``assetId``/``pointId``) and the requestIds.
 
-        An answer that cannot be read item by item raises :class:`~enos_pulumi.errors.UnexpectedAnswerError`.
+        An answer that cannot be read item by item raises
+        :class:`~enos_pulumi.enos.errors.UnexpectedAnswerError`.
         """
         a, p = _checked_ids(assets, "assets"), _checked_ids(points, "points")
         return stage_state.get_stage_state(self._caller, target, a, p, self._until())
@@ -155,7 +156,7 @@ class EnosClient:
         """Poll List Pipelines (with backoff, a progress line each) until the pipeline is ``status``.
 
         Bounded by ``until`` (default: ``operation_timeout`` from now):
-        :class:`~enos_pulumi.errors.OperationTimeoutError`.
+        :class:`~enos_pulumi.enos.errors.OperationTimeoutError`.
         """
         pipeline_control.wait_for_status(
             self._caller,

@@ -1,6 +1,7 @@
 """APIM token scheme: token ``encryption``, request signing and a process-wide token cache.
 
-Everything here is pure or in-memory; the HTTP call that fetches a token lives in :mod:`enos_pulumi.calls`.
+Everything here is pure or in-memory; the HTTP call that fetches a token lives in
+:mod:`enos_pulumi.enos.tokens`.
 """
 
 from __future__ import annotations

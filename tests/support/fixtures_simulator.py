@@ -4,7 +4,7 @@
 stopped after the test. ``simulator_factory``: build more of them with other options.
 ``simulator_env``: the ``simulator`` plus ENOS_* variables pointing at it.
 ``sim_api``: a :class:`SimApi` for the ``simulator`` - a minimal raw client (``requests`` plus the
-documented signing rule), independent of ``enos_pulumi.client``, for tests that need exact requests.
+documented signing rule), independent of ``enos_pulumi.enos.client``, for tests that need exact requests.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from enos_pulumi.auth import params_data, request_signature, token_encryption
+from enos_pulumi.enos.auth import params_data, request_signature, token_encryption
 from enos_pulumi.simulator import Simulator
 
 __all__ = [
@@ -118,7 +118,7 @@ class FakeClock:
 
 
 class SimApi:
-    """A minimal signing client written from enos-api.md, independent of enos_pulumi.client.
+    """A minimal signing client written from enos-api.md, independent of enos_pulumi.enos.client.
 
     ``sim`` is a simulator or its base URL. ``scheme="bearer"`` sends ``Authorization: Bearer <token>``
     instead of the apim-* signature headers.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.hostile_behaviours import (
+from tests.support.hostile_behaviours import (
     CUT_PHASES,
     MIB,
     Case,
@@ -32,7 +32,7 @@ from tests.hostile_behaviours import (
     well_formed_bytes,
     with_data,
 )
-from tests.hostile_peer import LONG, PIPELINE, Behaviour, Exchange, default_payload, encode_json
+from tests.support.hostile_peer import LONG, PIPELINE, Behaviour, Exchange, default_payload, encode_json
 
 __all__ = ["DELETE", "GENERIC", "GET", "GET_UNREADABLE", "LIST", "STATUSES", "TOKEN", "by_name"]
 

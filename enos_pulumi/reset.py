@@ -1,0 +1,64 @@
+"""The reset itself, shared by the dynamic provider and the provider plugin: paused check (or pause),
+delete every batch, read back (optional), resume; the outputs Pulumi stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .enos.client import EnosClient, ResetReport, StageTarget
+from .enos.errors import PipelineNotListedError, PipelineNotPausedError, StateRemainsError
+from .enos.ids import JoinedIds, ids_hash_joined
+from .enos.stage_state import remaining_pairs
+from .inputs import joined, resume_of
+from .pausing import COORDINATOR
+
+__all__ = ["run_reset"]
+
+
+def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
+    """Paused check (optional) -> delete every batch -> read back (optional); raises on any failure."""
+    target = StageTarget(props["org_id"], props["pipeline_id"], props["stage_instance_name"])
+    assets_joined = joined(props["asset_ids"])
+    points_joined = joined(props["point_ids"])
+    assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
+    client.share_bound()  # the status check, the deletes and the verify reads: one bounded whole
+
+    def check_paused() -> None:
+        if not props.get("require_paused", True):
+            return
+        status = client.pipeline_status(target.org_id, target.pipeline_id)
+        if status is None:
+            raise PipelineNotListedError(target.pipeline_id, target.org_id)
+        if status != "PAUSED":
+            raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
+
+    def delete_and_verify() -> ResetReport:
+        report = client.delete_stage_state(target, assets, points)
+        if props.get("verify", False):
+            items, request_ids = client.get_stage_state(target, assets, points)
+            remaining = remaining_pairs(items, assets, points)
+            if remaining:
+                raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
+        return report
+
+    # With pause_pipeline the coordinator pauses a RUNNING pipeline first (or joins a pause of it
+    # already under way in this process) and starts it again afterwards.
+    report, paused_by_reset = COORDINATOR.run(
+        client, target, resume_of(props), delete_and_verify, check_paused
+    )
+    return {
+        "org_id": target.org_id,
+        "pipeline_id": target.pipeline_id,
+        "stage_instance_name": target.stage_instance_name,
+        "trigger": props.get("trigger"),
+        "ids_hash": ids_hash_joined(assets_joined, points_joined),
+        "asset_count": len(assets),
+        "point_count": len(points),
+        "request_count": report.request_count,
+        "request_ids": list(report.request_ids),
+        "reset_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "paused_by_reset": paused_by_reset,
+    }
