@@ -1,4 +1,4 @@
-"""Tests of the example program without the Pulumi CLI and without EnOS (README: "Testing your program").
+"""Tests of the example program without the Pulumi CLI and without EnOS (docs/testing.md).
 
 `enos_stack` and `enos_simulator` are pytest fixtures that enos-pulumi installs (`enos-pulumi[testing]`).
 """

@@ -223,7 +223,7 @@ def test_secret_ids_and_trigger_reach_the_provider_plain_and_outputs_are_marked_
     stored = h.engine.state["secret-ids"]
     assert is_secret(stored.inputs["asset_ids"]) and reveal(stored.inputs["asset_ids"]) == ["a1", "a2"]
     assert is_secret(stored.inputs["trigger"]) and is_secret(stored.outputs["trigger"])
-    # Derived outputs the provider cannot know were secret stay plaintext (README says so).
+    # Derived outputs the provider cannot know were secret stay plaintext (docs/resource.md says so).
     assert not is_secret(stored.outputs["ids_hash"]) and not is_secret(stored.outputs["asset_count"])
 
     sim.clear_log()

@@ -10,7 +10,7 @@
 - :class:`Engine` and :class:`ProviderHost` are the layers below, for driving one resource's inputs
   directly; :func:`capture_program` returns what a program registers.
 
-Install with ``pip install 'enos-pulumi[testing]'``. See README, "Testing your program".
+Install with ``pip install 'enos-pulumi[testing]'``. See docs/testing.md.
 """
 
 from ._engine import (
