@@ -1,4 +1,4 @@
-"""APIM signing (test vectors of enos-api.md), signed headers, and the process-wide token cache."""
+"""APIM signing (the test vectors of docs/design.md), signed headers, and the process-wide token cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from enos_pulumi.enos import auth
 
-# The test vectors of docs enos-api.md ("Authentication", item 4), verbatim.
+# The test vectors of docs/design.md ("Authentication (APIM)", item 4), verbatim.
 VECTOR_TOKEN = "my-access-token"
 VECTOR_SECRET = "my-app-secret"
 VECTOR_APP_KEY = "my-app-key"

@@ -32,7 +32,7 @@ from enos_pulumi.enos.errors import (
 )
 from enos_pulumi.enos.retry import is_retryable
 
-# enos-api.md: stage state / pipeline codes and the token service's codes.
+# docs/design.md: stage state / pipeline codes and the token service's codes.
 CODE_CLASSES = [
     (61102, InvalidParameterError),
     (61105, TooManyPointsError),

@@ -35,7 +35,7 @@ TARGET = StageTarget("o123", "p1", "LastRecordAppender_01")
 DELETE_QUERY = {"action": "delete", "orgId": "o123"}
 GET_QUERY = {"action": "get", "orgId": "o123"}
 
-# The test vectors of enos-api.md.
+# The test vectors of docs/design.md.
 VECTOR_TIMESTAMP = 1700000000000
 VECTOR_BODY = (
     b'{"pipelineId":"p1","stageInstanceName":"LastRecordAppender_01","assetIds":"a1,a2","pointIds":"pt1,pt2"}'
