@@ -137,8 +137,12 @@ def test_stage_state_reset_is_public() -> None:
 
 
 def test_type_only_imports_count_as_dependencies() -> None:
-    tree = ast.parse(
-        "from typing import TYPE_CHECKING\nimport json\nif TYPE_CHECKING:\n    from .server import Simulator\n"
-    )
+    source = [
+        "from typing import TYPE_CHECKING",
+        "import json",
+        "if TYPE_CHECKING:",
+        "    from .server import Simulator",
+    ]
+    tree = ast.parse("\n".join(source))
     modules = [node.module for node in _module_level(tree) if isinstance(node, ast.ImportFrom)]
     assert modules == ["typing", "server"]

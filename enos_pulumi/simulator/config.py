@@ -1,9 +1,10 @@
 """The simulator's run-time settings: names, defaults, one validator each, and :class:`Settings`, the
 object the request handlers read them from.
 
-The constructor, ``POST /__admin/config``, attribute assignment (``sim.pair_limit = 5``) and the command
-line all go through :func:`check`, so a value the simulator cannot use (``1e400``, ``NaN``, a negative
-delay, a bool where a number belongs) is refused with a message naming the key, wherever it comes from.
+The constructor, ``configure``, ``POST /__admin/config`` and the command line all go through
+:func:`check`, so a value the simulator cannot use (``1e400``, ``NaN``, a negative delay, a bool where a
+number belongs) is refused with a message naming the key, wherever it comes from. Assigning the
+attribute (``sim.pair_limit = 0``) is not checked: a test's way to force what no client could.
 """
 
 from __future__ import annotations
@@ -102,9 +103,8 @@ def check_all(raw: Any) -> dict[str, Any]:
 
 
 class Settings:
-    """Every setting's current value as an attribute; changed only through :meth:`update`, which
-    validates all the changes before applying any. Handlers read it on every request, so a change
-    applies to the next one."""
+    """Every setting's current value as an attribute. :meth:`update` validates all the changes before
+    applying any. Handlers read it on every request, so a change applies to the next one."""
 
     token_lifetime: float
     pair_limit: int
@@ -134,7 +134,7 @@ class _HasSettings(Protocol):
 
 
 class Setting(Generic[T]):
-    """A class attribute that reads and writes (validated) one setting of the owner's ``_settings``."""
+    """A class attribute that reads and writes one setting of the owner's ``_settings`` (unchecked)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -150,4 +150,4 @@ class Setting(Generic[T]):
         return value
 
     def __set__(self, obj: _HasSettings, value: T) -> None:
-        obj._settings.update({self.name: value})
+        setattr(obj._settings, self.name, value)

@@ -37,11 +37,11 @@ class Simulator(ModelMethods, FaultShortcuts):
 
     Settings (``token_lifetime``, ``pair_limit``, ``require_paused``, ``get_format``, ``latency_ms``,
     ``pause_seconds``, ``start_seconds``, ``auth``, ``request_timeout``; see :mod:`.config`) are
-    attributes that may be changed while it runs (validated); they apply to the next request.
-    :meth:`reset` restores the values given here. ``clock`` (seconds, like ``time.time``) drives token
-    expiry, the 15-minute timestamp window, default state times and how long pause and start take, so a
-    test can move time without sleeping. The request log keeps the newest ``request_log_limit``
-    requests (and transitions); ``on_request`` sees every one as it is logged.
+    attributes that may be changed while it runs (unchecked; :meth:`configure` checks); they apply to
+    the next request. :meth:`reset` restores the values given here. ``clock`` (seconds, like
+    ``time.time``) drives token expiry, the 15-minute timestamp window, default state times and how long
+    pause and start take, so a test can move time without sleeping. The request log keeps the newest
+    ``request_log_limit`` requests (and transitions); ``on_request`` sees every one as it is logged.
     """
 
     token_lifetime = Setting[float]()
