@@ -175,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.unregister(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the handler keeps its own log, free of secrets
+        pass  # the callable served keeps its own log, free of secrets
 
     def handle(self) -> None:
         self.close_connection = True

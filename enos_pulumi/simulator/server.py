@@ -188,7 +188,7 @@ class Simulator(ModelMethods, FaultShortcuts):
         """How many requests (and transitions) the log keeps: the newest ones."""
         return self._log.limit
 
-    # -- reset and observation -----------------------------------------------------------------------
+    # -- reset -----------------------------------------------------------------------------------------
 
     def reset(self) -> None:
         """Forget apps, tokens, pipelines, state, faults, the log, the transitions, the token count and
@@ -210,8 +210,8 @@ class Simulator(ModelMethods, FaultShortcuts):
         org_id, pipeline_id, stage_instance_name, asset_count, point_count, pipeline_status (the
         pipeline's status as List Pipelines showed it when the request was served), deleted (Delete Stage
         State: whether state was deleted), operate_body (start's JSON body), auth (the scheme that
-        authenticated it), connection, duration_ms, fault, and cut (whether a text copied from the
-        request was cut: see :mod:`.requestlog`)."""
+        authenticated it), connection, duration_ms, fault. Texts copied from a request are cut to a few
+        hundred characters (see :mod:`.requestlog`)."""
         return self._log.entries()
 
     @property
