@@ -19,6 +19,7 @@ from .bench_host import figure_a_grpc, figure_e, figure_f
 from .bench_http import figure_b, figure_c
 from .bench_ids import figure_a, figure_d
 from .bench_program import figure_g
+from .bench_simlog import figure_h
 from .common import Result, log
 
 Figure = Callable[[bool], list[Result]]
@@ -33,6 +34,7 @@ FIGURES: list[tuple[str, str, Figure]] = [
     ("e", "state footprint per resource", figure_e),
     ("f", "tokens and connections for 50 resets in one host", figure_f),
     ("g", "registering 1,000,000 IDs in a program", figure_g),
+    ("h", "simulator memory under a flood of requests", figure_h),
 ]
 
 

@@ -20,8 +20,21 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _module_level(tree: ast.Module) -> list[ast.stmt]:
+    """The module's top-level statements, with the bodies of ``if TYPE_CHECKING:`` blocks spliced in: a
+    type-only import is a dependency too (a cycle through one is still a design cycle)."""
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            body.extend(node.body)
+        else:
+            body.append(node)
+    return body
+
+
 def _imports(path: Path, modules: set[str] | None = None, *, names: bool = False) -> set[str]:
-    """Modules ``path`` imports when it is imported: module level, ``if TYPE_CHECKING`` blocks left out.
+    """Modules ``path`` depends on: its module-level imports, ``if TYPE_CHECKING`` blocks included
+    (imports inside functions, made on first use, are left out).
 
     ``from package import submodule`` depends on the submodule only (given ``modules``, the known ones);
     ``names``: every ``package.name`` of a ``from`` import too.
@@ -30,12 +43,7 @@ def _imports(path: Path, modules: set[str] | None = None, *, names: bool = False
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     found: set[str] = set()
-    body = [
-        node
-        for node in tree.body
-        if not (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
-    ]
-    for node in body:
+    for node in _module_level(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -126,3 +134,15 @@ def test_stage_state_reset_is_public() -> None:
 
     assert enos_pulumi.StageStateReset is StageStateReset
     assert "StageStateReset" in enos_pulumi.__all__
+
+
+def test_type_only_imports_count_as_dependencies() -> None:
+    source = [
+        "from typing import TYPE_CHECKING",
+        "import json",
+        "if TYPE_CHECKING:",
+        "    from .server import Simulator",
+    ]
+    tree = ast.parse("\n".join(source))
+    modules = [node.module for node in _module_level(tree) if isinstance(node, ast.ImportFrom)]
+    assert modules == ["typing", "server"]

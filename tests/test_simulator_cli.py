@@ -175,3 +175,20 @@ def test_cli_refuses_bad_faults_and_settings(args: list[str], message: str, tmp_
 def test_cli_rejects_a_missing_seed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["--seed", str(tmp_path / "nope.yaml")]) == 2
     assert "cannot read seed file" in capsys.readouterr().err
+
+
+def test_cli_bounds_the_request_log(tmp_path: Path) -> None:
+    assert "request_log_limit" in refused(["--request-log-limit", "0"], tmp_path)
+    command = [sys.executable, "-m", "enos_pulumi.simulator", "--quiet", "--request-log-limit", "2"]
+    with running(command, tmp_path) as proc:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        api = SimApi(base, key=DEMO_KEY, secret=DEMO_SECRET)
+        try:
+            sent = [api.call("GET", LIST_PATH, [("orgId", DEMO_ORG)]).json()["requestId"] for _ in range(3)]
+            logged = api.session.get(base + "/__admin/requests", timeout=5).json()
+        finally:
+            api.close()
+        stop(proc)
+    assert [e["request_id"] for e in logged["requests"]] == sent[1:]
+    assert (logged["limit"], logged["dropped"]) == (2, 2)  # the token request and the first list

@@ -5,23 +5,22 @@ requests must come from a loopback address, carry a loopback ``Host`` (a web pag
 name to 127.0.0.1 still sends its own name), carry no ``Origin`` but a loopback one (browsers send it on
 every cross-site write), and writes (POST, DELETE) must say ``Content-Type: application/json`` — a type
 a web page cannot send cross-site without a CORS preflight, which this endpoint never grants.
+
+It steers the simulator through its public face only (:class:`Control`, which ``Simulator`` is).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .faults import Fault
 from .seeds import SeedError
 from .wire import ADMIN_PREFIX, parse_json
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
-__all__ = ["ENDPOINTS", "admin", "refusal"]
+__all__ = ["ENDPOINTS", "Control", "admin", "refusal"]
 
 #: For ``enos-simulator --help``.
 ENDPOINTS = """\
@@ -29,7 +28,8 @@ Admin endpoint (no authentication: loopback clients, loopback Host/Origin only; 
 Content-Type: application/json), JSON in and out:
   GET    /__admin/health          {"ok": true}
   GET    /__admin/state           apps (access keys), pipelines with status and pairs per stage, faults
-  GET    /__admin/requests        the request log (no secrets); DELETE clears it and the transitions
+  GET    /__admin/requests        the request log (no secrets; the newest --request-log-limit, with
+                                  "limit" and "dropped"); DELETE clears it and the transitions
   GET    /__admin/transitions     pipeline status changes: action, from, to, requested_at, effective_at
   GET    /__admin/faults          active faults; DELETE clears them
   POST   /__admin/faults          {"spec": "status=503,count=2"} or {"kind": "drop", "op": "delete",
@@ -44,6 +44,30 @@ Content-Type: application/json), JSON in and out:
 """
 
 _LOOPBACK_NAMES = ("localhost",)
+
+
+class Control(Protocol):
+    """What the admin endpoint may do to a simulator (``Simulator`` is one)."""
+
+    @property
+    def requests(self) -> list[dict[str, Any]]: ...
+    @property
+    def requests_dropped(self) -> int: ...
+    @property
+    def request_log_limit(self) -> int: ...
+    @property
+    def transitions(self) -> list[dict[str, Any]]: ...
+    @property
+    def faults(self) -> list[Fault]: ...
+    def clear_log(self) -> None: ...
+    def clear_faults(self) -> None: ...
+    def add_fault(self, fault: Fault) -> Fault: ...
+    def expire_tokens(self) -> int: ...
+    def seed(self, seed: Mapping[str, Any]) -> dict[str, int]: ...
+    def reset(self) -> None: ...
+    def config(self) -> dict[str, Any]: ...
+    def configure(self, changes: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+    def summary(self) -> dict[str, Any]: ...
 
 
 def _is_loopback(host: str) -> bool:
@@ -88,7 +112,7 @@ def refusal(method: str, headers: Mapping[str, str], client_host: str) -> tuple[
     return None
 
 
-def admin(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, Any]:
+def admin(sim: Control, method: str, path: str, body: bytes) -> tuple[int, Any]:
     """Serve one admin request (already past :func:`refusal`): (HTTP status, JSON payload)."""
     name = path[len(ADMIN_PREFIX) :].strip("/")
     try:
@@ -101,13 +125,14 @@ def admin(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, Any
         return 400, {"error": str(exc)}
 
 
-def _route(sim: Simulator, method: str, name: str, payload: Any) -> tuple[int, Any]:
+def _route(sim: Control, method: str, name: str, payload: Any) -> tuple[int, Any]:
     if (method, name) == ("GET", "health"):
         return 200, {"ok": True}
     if name == "requests" and method in ("GET", "DELETE"):
         if method == "DELETE":
             sim.clear_log()
-        return 200, {"requests": sim.requests if method == "GET" else []}
+        logged = sim.requests if method == "GET" else []
+        return 200, {"requests": logged, "limit": sim.request_log_limit, "dropped": sim.requests_dropped}
     if (method, name) == ("GET", "transitions"):
         return 200, {"transitions": sim.transitions}
     if name == "faults" and method in ("GET", "POST", "DELETE"):

@@ -1,17 +1,29 @@
-"""The simulator's run-time settings: names, defaults and one validator each.
+"""The simulator's run-time settings: names, defaults, one validator each, and :class:`Settings`, the
+object the request handlers read them from.
 
-The constructor, ``POST /__admin/config`` and the command line all go through :func:`check`, so a value
-the simulator cannot use (``1e400``, ``NaN``, a negative delay, a bool where a number belongs) is refused
-with a message naming the key, wherever it comes from.
+The constructor, ``configure``, ``POST /__admin/config`` and the command line all go through
+:func:`check`, so a value the simulator cannot use (``1e400``, ``NaN``, a negative delay, a bool where a
+number belongs) is refused with a message naming the key, wherever it comes from. Assigning the
+attribute (``sim.pair_limit = 0``) is not checked: a test's way to force what no client could.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, overload
 
-__all__ = ["AUTH_SCHEMES", "DEFAULTS", "GET_FORMATS", "check", "check_all"]
+__all__ = [
+    "AUTH_SCHEMES",
+    "DEFAULTS",
+    "GET_FORMATS",
+    "LOG_LIMIT",
+    "Setting",
+    "Settings",
+    "check",
+    "check_all",
+    "check_log_limit",
+]
 
 AUTH_SCHEMES = ("apim-signature", "bearer", "any")
 GET_FORMATS = ("list", "items")
@@ -29,6 +41,18 @@ DEFAULTS: dict[str, Any] = {
     "auth": "apim-signature",
     "request_timeout": 30.0,
 }
+
+
+#: How many requests the log keeps (and transitions the history keeps) by default: the newest ones.
+#: Enough for any test's or trial's look back; a cap, so that a client flooding the simulator (or a long
+#: ``enos-simulator`` session) cannot grow its memory without bound. Fixed at construction.
+LOG_LIMIT = 10_000
+
+
+def check_log_limit(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ValueError(f"request_log_limit must be an integer of at least 1, got {raw!r}")
+    return raw
 
 
 def _number(key: str, raw: Any, *, positive: bool) -> float:
@@ -76,3 +100,54 @@ def check_all(raw: Any) -> dict[str, Any]:
             f"unknown config key(s): {', '.join(unknown)}; expected some of {', '.join(DEFAULTS)}"
         )
     return {key: check(key, value) for key, value in raw.items()}
+
+
+class Settings:
+    """Every setting's current value as an attribute. :meth:`update` validates all the changes before
+    applying any. Handlers read it on every request, so a change applies to the next one."""
+
+    token_lifetime: float
+    pair_limit: int
+    require_paused: bool
+    get_format: str
+    latency_ms: float
+    pause_seconds: float
+    start_seconds: float
+    auth: str
+    request_timeout: float
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        self.__dict__.update(check_all({**DEFAULTS, **(values or {})}))
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        self.__dict__.update(check_all(changes))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in DEFAULTS}
+
+
+T = TypeVar("T")
+
+
+class _HasSettings(Protocol):
+    _settings: Settings
+
+
+class Setting(Generic[T]):
+    """A class attribute that reads and writes one setting of the owner's ``_settings`` (unchecked)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Setting[T]: ...
+    @overload
+    def __get__(self, obj: _HasSettings, objtype: type | None = None) -> T: ...
+    def __get__(self, obj: _HasSettings | None, objtype: type | None = None) -> Setting[T] | T:
+        if obj is None:
+            return self
+        value: T = getattr(obj._settings, self.name)
+        return value
+
+    def __set__(self, obj: _HasSettings, value: T) -> None:
+        setattr(obj._settings, self.name, value)

@@ -4,16 +4,22 @@ A fault is aimed at an operation (the names of :data:`OPERATIONS`, the same name
 and applies to the next ``count`` matching requests, or until cleared. ``operate`` matches every Operate
 Pipeline action (``pause``, ``start``, ``stop`` and any other), so specs written before the per-action
 names existed keep working.
+
+This module says what a fault is, which requests it hits (:meth:`Fault.matches`, :class:`ActiveFaults`)
+and at which stage (:attr:`Fault.is_gateway`); what each kind does to a request is in :mod:`.dispatch`.
+A new kind goes into :data:`FAULT_KINDS`, ``Fault.__post_init__`` (its defaults and checks) and the
+dispatcher.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FAULT_KINDS", "OPERATE_ACTIONS", "OPERATIONS", "Fault", "parse_fault"]
+__all__ = ["FAULT_KINDS", "OPERATE_ACTIONS", "OPERATIONS", "ActiveFaults", "Fault", "parse_fault"]
 
 #: Operate Pipeline actions that have an operation name of their own (log and fault targeting).
 OPERATE_ACTIONS = ("pause", "start", "stop")
@@ -127,6 +133,57 @@ class Fault:
             )
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"invalid fault {_shown(raw)}: {exc}") from None
+
+
+class ActiveFaults:
+    """The faults in force, oldest first, each numbered as it is added; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._next_id = 1
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            fault.id = self._next_id
+            self._next_id += 1
+            self._faults.append(fault)
+        return fault
+
+    def copies(self) -> list[Fault]:
+        """The faults in force (copies; counts show what is left)."""
+        with self._lock:
+            return [Fault(**vars(f)) for f in self._faults]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, op: str, gateway: bool) -> tuple[float, Fault | None]:
+        """Consume the faults that apply to one request at one stage (gateway or service).
+
+        Returns the summed delay of matching latency faults (gateway stage only) and the first other
+        matching fault; each consumed fault's count goes down by one and it is dropped at zero.
+        """
+        delay_ms = 0.0
+        chosen: Fault | None = None
+        with self._lock:
+            for fault in list(self._faults):
+                if not fault.matches(op):
+                    continue
+                if fault.kind == "latency":
+                    if not gateway:
+                        continue
+                    delay_ms += fault.latency_ms
+                elif chosen is None and fault.is_gateway == gateway:
+                    chosen = fault
+                else:
+                    continue
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+        return delay_ms, chosen
 
 
 def parse_fault(spec: str) -> Fault:

@@ -1,7 +1,7 @@
 """The API gateway in front of the services: the token service, request authentication and the replies
 of a misbehaving proxy (status bursts, HTML pages).
 
-Authentication follows the configured scheme (``Simulator.auth``):
+Authentication follows the configured scheme (``settings.auth``):
 
 - ``apim-signature`` (default): ``apim-accesstoken``, ``apim-timestamp`` and ``apim-signature`` headers,
   the signature recomputed from the request exactly as received (raw query and body bytes) by this
@@ -18,16 +18,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .context import Context
 from .faults import Fault
 from .store import App
 from .wire import TOKEN_MESSAGES, Call, Reply, ascii_int, parse_json
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
-__all__ = ["authenticate", "expected_signature", "gateway_reply", "sha256_hex", "token_service"]
+__all__ = [
+    "authenticate",
+    "expected_signature",
+    "gateway_reply",
+    "sha256_hex",
+    "token_refusal",
+    "token_service",
+]
 
 TIMESTAMP_WINDOW_MS = 15 * 60 * 1000
 SIGNATURE_HEADERS = ("apim-accesstoken", "apim-timestamp", "apim-signature")
@@ -71,52 +76,33 @@ def gateway_reply(fault: Fault, request_id: str) -> Reply:
 # -- token service -------------------------------------------------------------------------------------
 
 
-def token_service(sim: Simulator, call: Call) -> Reply:
+def token_refusal(code: int, detail: str = "") -> Reply:
+    """The token service's refusal: HTTP 200 with ``status`` ``code`` (its documented message)."""
+    text = TOKEN_MESSAGES.get(code, "Error") + (f": {detail}" if detail else "")
+    payload = {"status": code, "msg": text, "business": "apim-token-service", "data": None}
+    return Reply(200, payload, code=code, msg=text)
+
+
+def token_service(ctx: Context, call: Call) -> Reply:
     """``token/get`` and ``token/refresh``: the documented ``{"status", "msg", "business", "data"}``."""
-
-    def refuse(code: int, detail: str = "") -> Reply:
-        text = TOKEN_MESSAGES.get(code, "Error") + (f": {detail}" if detail else "")
-        payload = {"status": code, "msg": text, "business": "apim-token-service", "data": None}
-        return Reply(200, payload, code=code, msg=text)
-
-    store = sim._store
-    _, fault = store.take_faults(call.op, gateway=False)
-    if fault is not None and fault.kind == "code":
-        call.fault = fault.kind
-        assert fault.code is not None
-        return refuse(fault.code) if fault.msg is None else refuse(fault.code, fault.msg)
-    try:
-        body = parse_json(call.body)
-    except ValueError:
-        return refuse(1004, "body is not JSON")
-    if not isinstance(body, dict):
-        return refuse(1004, "body is not a JSON object")
-    names = ["appKey", "encryption", "timestamp"] + (["accessToken"] if call.op == "refresh" else [])
-    missing = [n for n in names if body.get(n) in (None, "")]
-    if missing:
-        return refuse(1202, ", ".join(missing))
-    app_key, encryption, raw_ts = body["appKey"], body["encryption"], body["timestamp"]
-    if not isinstance(app_key, str) or not isinstance(encryption, str):
-        return refuse(1004, "appKey and encryption must be strings")
-    if call.op == "refresh" and not isinstance(body["accessToken"], str):
-        return refuse(1004, "accessToken must be a string")
-    timestamp = ascii_int(raw_ts)
-    if timestamp is None:
-        return refuse(1004, "timestamp must be an integer (Unix ms)")
-    lifetime = sim.token_lifetime
+    body = _token_body(call)
+    if isinstance(body, Reply):
+        return body
+    app_key, encryption, timestamp = body["appKey"], body["encryption"], body["timestamp"]
+    store, lifetime = ctx.store, ctx.settings.token_lifetime
     with store.lock:
         app = store.apps.get(app_key)
         if app is None:
-            return refuse(1002)
+            return token_refusal(1002)
         expected = sha256_hex(f"{app_key}{timestamp}{app.secret_key}".encode())
         if not hmac.compare_digest(expected.encode(), encryption.encode("utf-8", "replace")):
-            return refuse(1003)
+            return token_refusal(1003)
         if not store.use_encryption(encryption):
-            return refuse(1001)
+            return token_refusal(1001)
         if call.op == "refresh":
             old_app, _ = store.token_app(body["accessToken"])
             if old_app is None or old_app.access_key != app_key:
-                return refuse(1204)
+                return token_refusal(1204)
             store.revoke_token(body["accessToken"])
         token = store.issue_token(app_key, lifetime)
     expire: float = int(lifetime) if float(lifetime).is_integer() else lifetime
@@ -129,6 +115,28 @@ def token_service(sim: Simulator, call: Call) -> Reply:
     return Reply(200, payload, code=0, msg="SUCCESS")
 
 
+def _token_body(call: Call) -> dict[str, Any] | Reply:
+    """A token request's body, checked (``timestamp`` made an int), or the refusal."""
+    try:
+        body = parse_json(call.body)
+    except ValueError:
+        return token_refusal(1004, "body is not JSON")
+    if not isinstance(body, dict):
+        return token_refusal(1004, "body is not a JSON object")
+    names = ["appKey", "encryption", "timestamp"] + (["accessToken"] if call.op == "refresh" else [])
+    missing = [n for n in names if body.get(n) in (None, "")]
+    if missing:
+        return token_refusal(1202, ", ".join(missing))
+    if not isinstance(body["appKey"], str) or not isinstance(body["encryption"], str):
+        return token_refusal(1004, "appKey and encryption must be strings")
+    if call.op == "refresh" and not isinstance(body["accessToken"], str):
+        return token_refusal(1004, "accessToken must be a string")
+    timestamp = ascii_int(body["timestamp"])
+    if timestamp is None:
+        return token_refusal(1004, "timestamp must be an integer (Unix ms)")
+    return {**body, "timestamp": timestamp}
+
+
 # -- authentication ------------------------------------------------------------------------------------
 
 
@@ -139,19 +147,19 @@ def _reject(call: Call, msg: str, code: int | None = None) -> Reply:
     return Reply(401, payload, code=code, msg=msg)
 
 
-def authenticate(sim: Simulator, call: Call) -> App | Reply:
+def authenticate(ctx: Context, call: Call) -> App | Reply:
     """The app a request acts for, or the 401 that refuses it."""
-    scheme = sim.auth
+    scheme = ctx.settings.auth
     signed = all(call.headers.get(name) for name in SIGNATURE_HEADERS)
     if scheme == "bearer" or (scheme == "any" and not signed and "authorization" in call.headers):
-        return _bearer(sim, call)
+        return _bearer(ctx, call)
     if scheme == "any" and not signed:
         return _reject(call, "missing credentials: Authorization: Bearer, or apim-* signature headers")
-    return _signed(sim, call)
+    return _signed(ctx, call)
 
 
-def _live_app(sim: Simulator, call: Call, token: str) -> App | Reply:
-    app, live = sim._store.token_app(token)
+def _live_app(ctx: Context, call: Call, token: str) -> App | Reply:
+    app, live = ctx.store.token_app(token)
     if app is None:
         return _reject(call, "unknown access token")
     if not live:
@@ -159,30 +167,30 @@ def _live_app(sim: Simulator, call: Call, token: str) -> App | Reply:
     return app
 
 
-def _bearer(sim: Simulator, call: Call) -> App | Reply:
+def _bearer(ctx: Context, call: Call) -> App | Reply:
     scheme, _, token = call.headers.get("authorization", "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return _reject(call, "missing or malformed Authorization: Bearer header")
-    app = _live_app(sim, call, token)
+    app = _live_app(ctx, call, token)
     if isinstance(app, App):
         call.auth = "bearer"
     return app
 
 
-def _signed(sim: Simulator, call: Call) -> App | Reply:
+def _signed(ctx: Context, call: Call) -> App | Reply:
     token = call.headers.get("apim-accesstoken")
     raw_ts = call.headers.get("apim-timestamp")
     signature = call.headers.get("apim-signature")
     if not token or not raw_ts or not signature:
         return _reject(call, "missing apim-accesstoken, apim-timestamp or apim-signature header")
-    app = _live_app(sim, call, token)
+    app = _live_app(ctx, call, token)
     if not isinstance(app, App):
         return app
     timestamp = ascii_int(raw_ts)
     if timestamp is None:
         return _reject(call, "invalid apim-timestamp")
-    if abs(int(sim.clock() * 1000) - timestamp) > TIMESTAMP_WINDOW_MS:
+    if abs(int(ctx.clock() * 1000) - timestamp) > TIMESTAMP_WINDOW_MS:
         return _reject(call, "timestamp out of range")
     expected = expected_signature(token, call.query_pairs, call.body, timestamp, app.secret_key)
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):

@@ -1,11 +1,14 @@
 """The simulator's HTTP/1.1 server: keep-alive connections on 127.0.0.1, one thread each, bounded in time.
 
-Every request gets an answer or a closed connection, never a dead thread: a malformed request line,
-header, ``Content-Length`` or chunk is answered 4xx (and the connection closed, since what follows can
-no longer be framed), an unexpected error 500. Time is bounded by ``Simulator.request_timeout``: an idle
-connection is closed after that long, and a request must arrive whole (line, headers and body) within
-that long of its first byte — a client trickling one byte a second cannot hold a thread, whatever the
-per-read timeout (``408`` then). Requests to API paths refused here are still logged.
+It knows nothing of EnOS: it reads requests, hands each to one plain callable (``handle``, an
+:class:`HttpRequest` in, a :class:`.wire.Reply` out) and sends the answer. Every request gets an answer
+or a closed connection, never a dead thread: a malformed request line, header, ``Content-Length`` or
+chunk is answered 4xx (and the connection closed, since what follows can no longer be framed), an
+unexpected error 500. Time is bounded by the ``request_timeout`` callable: an idle connection is closed
+after that long, and a request must arrive whole (line, headers and body) within that long of its first
+byte — a client trickling one byte a second cannot hold a thread, whatever the per-read timeout
+(``408`` then). Requests the server refuses itself still go to ``handle``, marked with the
+:class:`Refusal`, so that it can log them; it answers them as it likes, and the connection closes.
 """
 
 from __future__ import annotations
@@ -17,70 +20,69 @@ import selectors
 import socket
 import socketserver
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
 
-from . import admin
-from .wire import ADMIN_PREFIX, Call, Reply, ascii_int, operation_for
+from .httpread import BadRequest, DeadlineReader, read_body
+from .wire import Reply
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+__all__ = ["API_METHODS", "Handle", "HttpRequest", "Refusal", "SimHTTPServer"]
 
-    from .server import Simulator
-
-__all__ = ["SimHTTPServer"]
-
-MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_CHUNK_LINE = 1024
-MAX_TRAILERS = 64
 API_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.msg = status, msg
+@dataclass(frozen=True)
+class Refusal:
+    """Why the HTTP layer refuses a request (status, message, extra headers such as ``Allow``)."""
+
+    status: int
+    msg: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def reply(self) -> Reply:
+        return Reply(self.status, {"msg": self.msg}, headers=dict(self.headers), msg=self.msg, close=True)
 
 
-class _DeadlineReader(io.RawIOBase):
-    """The connection's read side: each read waits at most the request timeout, and once a request has
-    begun (its first byte arrived) all its reads together at most that long too."""
+@dataclass
+class HttpRequest:
+    """One request as read: ``target`` as sent (path and query), header names lower-cased, the body
+    whole. ``connection`` numbers the connection (from 1, per server); ``started`` is the
+    ``time.perf_counter()`` at which its head had arrived. ``refusal``: the server refuses it."""
 
-    def __init__(self, sock: socket.socket, timeout: Callable[[], float]) -> None:
-        super().__init__()
-        self._sock, self._timeout = sock, timeout
-        self.deadline: float | None = None
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    client_host: str
+    connection: int
+    started: float
+    refusal: Refusal | None = None
 
-    def readable(self) -> bool:
-        return True
 
-    def next_request(self) -> None:
-        self.deadline = None
-
-    def readinto(self, buffer: Any) -> int:
-        limit = self._timeout()
-        if self.deadline is not None:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("request not received in time")
-            limit = min(limit, remaining)
-        self._sock.settimeout(limit)
-        count = self._sock.recv_into(buffer)
-        if count and self.deadline is None:
-            self.deadline = time.monotonic() + self._timeout()
-        return count
+Handle = Callable[[HttpRequest], Reply]
 
 
 class SimHTTPServer(ThreadingHTTPServer):
+    """Serves ``handle`` on ``address``; ``request_timeout`` (seconds) is read for every connection and
+    answer; ``on_connect`` is told of every accepted connection."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
-        self.sim = sim
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handle: Handle,
+        request_timeout: Callable[[], float],
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.app, self.request_timeout, self.on_connect = handle, request_timeout, on_connect
+        self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._next_connection = 0
         self._stopping = False
@@ -128,18 +130,20 @@ class SimHTTPServer(ThreadingHTTPServer):
         self._wake_recv.close()
 
     def register(self, conn: socket.socket) -> int:
-        with self.sim._store.lock:
+        with self._lock:
             self._open.add(conn)
             self._next_connection += 1
-            self.sim._store.connections_opened += 1
-            return self._next_connection
+            number = self._next_connection
+        if self.on_connect is not None:
+            self.on_connect()
+        return number
 
     def unregister(self, conn: socket.socket) -> None:
-        with self.sim._store.lock:
+        with self._lock:
             self._open.discard(conn)
 
     def close_connections(self) -> None:
-        with self.sim._store.lock:
+        with self._lock:
             conns, self._open = list(self._open), set()
         for conn in conns:
             with contextlib.suppress(OSError):  # already closed by the peer
@@ -158,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         # ACK (~40 ms a request), which would make every simulated call look slow.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.rfile.close()
-        self.reader = _DeadlineReader(self.connection, lambda: self.server.sim.request_timeout)
+        self.reader = DeadlineReader(self.connection, self.server.request_timeout)
         self.rfile = io.BufferedReader(self.reader)
         self.connection_id = self.server.register(self.connection)
         self.answered = False
@@ -171,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.unregister(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the simulator keeps its own log (Simulator.requests / on_request), free of secrets
+        pass  # the callable served keeps its own log, free of secrets
 
     def handle(self) -> None:
         self.close_connection = True
@@ -200,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command not in API_METHODS:
                 self._refuse(405, f"method {self.command} not allowed", {"Allow": ", ".join(API_METHODS)})
             else:
-                self._dispatch()
+                self._serve()
         except TimeoutError:
             self.close_connection = True
             if self.reader.deadline is not None and not self.answered:
@@ -223,147 +227,59 @@ class _Handler(BaseHTTPRequestHandler):
         text = message or self.responses.get(code, ("Error",))[0]
         self._refuse(code, text)
 
-    # -- dispatch --------------------------------------------------------------------------------------
+    # -- serving ---------------------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def _serve(self) -> None:
         started = time.perf_counter()
-        sim = self.server.sim
         try:
-            split = urlsplit(self.path)
-        except ValueError:
-            self._refuse(400, "invalid request target")
+            body = read_body(self.headers, self.rfile)
+        except BadRequest as bad:
+            self._refuse(bad.status, bad.msg, started=started)
             return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if split.path.startswith(ADMIN_PREFIX):
-            why = admin.refusal(self.command, headers, self.client_address[0])
-            if why is not None:
-                self._refuse(*why)
-                return
         try:
-            body = self._read_body()
-        except _BadRequest as bad:
-            self._refuse(bad.status, bad.msg)
-            return
-        if split.path.startswith(ADMIN_PREFIX):
-            try:
-                status, payload = admin.admin(sim, self.command, split.path, body)
-            except Exception:
-                traceback.print_exc(file=sys.stderr)
-                status, payload = 500, {"error": "internal simulator error"}
-            self._send(Reply(status, payload))
-            return
-        call = self._call(split.path, split.query, body)
-        try:
-            reply = sim._handle(call)
-        except Exception:
+            reply = self.server.app(self._request(body, started))
+        except Exception:  # a bug in the handler: answer, and trust nothing more on this connection
             traceback.print_exc(file=sys.stderr)
-            reply = Reply(500, {"msg": "internal simulator error", "requestId": call.request_id})
-        # Log before answering: a client that reads Simulator.requests right after its reply must see it.
-        sim._record(call, reply, started, self.connection_id)
+            reply = Refusal(500, "internal simulator error").reply()
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-        else:
-            self._send(reply)
-
-    def _call(self, path: str, query: str, body: bytes) -> Call:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        call = Call(
-            method=self.command,
-            path=path,
-            query_pairs=pairs,
-            body=body,
-            headers={k.lower(): v for k, v in self.headers.items()},
-            op="unknown",
-        )
-        call.op = operation_for(call.method, call.path, call.query)
-        return call
-
-    def _refuse(self, status: int, msg: str, headers: dict[str, str] | None = None) -> None:
-        """Answer a request that cannot be served and close the connection; log it if it named an API
-        path (admin requests are not logged)."""
-        self.close_connection = True
-        started = time.perf_counter()
-        reply = Reply(status, {"msg": msg}, headers=headers or {}, msg=msg)
-        path = ""
-        with contextlib.suppress(ValueError):
-            path = urlsplit(self.path).path
-        if path.startswith("/") and not path.startswith(ADMIN_PREFIX):
-            call = self._call(path, urlsplit(self.path).query, b"")
-            reply.payload["requestId"] = call.request_id
-            call.org_id = call.query.get("orgId") or None
-            self.server.sim._record(call, reply, started, self.connection_id)
+            return
+        self.close_connection = self.close_connection or reply.close
         self._send(reply)
 
-    # -- body ------------------------------------------------------------------------------------------
+    def _request(self, body: bytes, started: float, refusal: Refusal | None = None) -> HttpRequest:
+        return HttpRequest(
+            method=self.command or "",
+            target=self.path or "",
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            client_host=str(self.client_address[0]),
+            connection=self.connection_id,
+            started=started,
+            refusal=refusal,
+        )
 
-    def _read_body(self) -> bytes:
-        """The request body exactly as sent; _BadRequest for one that cannot be framed or is too big."""
-        encodings = self.headers.get_all("Transfer-Encoding") or []
-        lengths = self.headers.get_all("Content-Length") or []
-        if encodings:
-            if lengths:
-                raise _BadRequest(400, "both Transfer-Encoding and Content-Length")
-            codings = [c.strip().lower() for value in encodings for c in value.split(",") if c.strip()]
-            if codings != ["chunked"]:
-                raise _BadRequest(400, "unsupported Transfer-Encoding (only chunked)")
-            return self._read_chunked()
-        if not lengths:
-            return b""
-        if len({value.strip() for value in lengths}) != 1:
-            raise _BadRequest(400, "conflicting Content-Length headers")
-        length = ascii_int(lengths[0], max_digits=18)
-        if length is None:
-            raise _BadRequest(400, "invalid Content-Length")
-        if length > MAX_BODY_BYTES:
-            raise _BadRequest(413, "request entity too large")
-        return self._read_exactly(length)
-
-    def _read_exactly(self, size: int) -> bytes:
-        data = self.rfile.read(size)
-        if len(data) < size:
-            raise ConnectionError("the client closed the connection mid-body")
-        return data
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(MAX_CHUNK_LINE)
-            if not line.endswith(b"\n"):
-                if len(line) < MAX_CHUNK_LINE:
-                    raise ConnectionError("the client closed the connection mid-body")
-                raise _BadRequest(400, "chunk size line too long")
-            size_text = line.split(b";", 1)[0].strip()
-            if not size_text or len(size_text) > 16 or not _HEX.issuperset(size_text):
-                raise _BadRequest(400, "invalid chunk size")
-            size = int(size_text, 16)
-            if size == 0:
-                self._skip_trailers()
-                return b"".join(chunks)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _BadRequest(413, "request entity too large")
-            chunks.append(self._read_exactly(size))
-            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise _BadRequest(400, "chunk data not followed by CRLF")
-
-    def _skip_trailers(self) -> None:
-        for _ in range(MAX_TRAILERS):
-            line = self.rfile.readline(MAX_CHUNK_LINE)
-            if line in (b"\r\n", b"\n"):
-                return
-            if not line.endswith(b"\n"):
-                raise _BadRequest(400, "invalid chunked trailer")
-        raise _BadRequest(400, "too many chunked trailers")
+    def _refuse(
+        self, status: int, msg: str, headers: dict[str, str] | None = None, started: float | None = None
+    ) -> None:
+        """Answer a request that cannot be served (the handler is told, to log it) and close."""
+        self.close_connection = True
+        refusal = Refusal(status, msg, headers or {})
+        try:
+            reply = self.server.app(self._request(b"", started or time.perf_counter(), refusal))
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            reply = refusal.reply()
+        self._send(reply)
 
     # -- answer ----------------------------------------------------------------------------------------
 
     def _send(self, reply: Reply) -> None:
         body = reply.body()  # before anything is written: if this fails, a 500 can still be sent
         self.answered = True
-        self.connection.settimeout(self.server.sim.request_timeout)  # bounds a client that never reads
+        self.connection.settimeout(self.server.request_timeout())  # bounds a client that never reads
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -12,11 +12,14 @@ checked is the one List Pipelines shows at that moment: a pause still in progres
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
-from .faults import OPERATE_ACTIONS, Fault
-from .store import STAGE_PREFIXES, App
+from .context import Context
+from .faults import OPERATE_ACTIONS
+from .pipelines import Pipeline
+from .stagestate import STAGE_PREFIXES
+from .store import App
 from .wire import (
     LIST_PATH,
     OK_MSG,
@@ -32,11 +35,7 @@ from .wire import (
     positive_int,
 )
 
-if TYPE_CHECKING:
-    from .pipelines import Pipeline
-    from .server import Simulator
-
-__all__ = ["envelope", "pipeline_json", "serve"]
+__all__ = ["envelope", "serve"]
 
 
 def envelope(call: Call, code: int, data: Any, msg: str | None = None) -> Reply:
@@ -45,18 +44,15 @@ def envelope(call: Call, code: int, data: Any, msg: str | None = None) -> Reply:
     return Reply(200, payload, code=code, msg=text)
 
 
-def pipeline_json(p: Pipeline) -> dict[str, Any]:
-    return {"pipelineId": p.pipeline_id, "pipelineName": p.name, "status": p.status}
-
-
-def serve(sim: Simulator, call: Call, app: App, fault: Fault | None) -> Reply:
-    """Answer an authenticated request; ``fault`` is a ``no-effect`` fault for Operate Pipeline."""
+def serve(ctx: Context, call: Call, app: App, effect: bool = True) -> Reply:
+    """Answer an authenticated request; without ``effect`` an accepted Operate Pipeline request changes
+    nothing (a ``no-effect`` fault)."""
     try:
         if call.path == STAGE_STATE_PATH:
-            return _stage_state(sim, call, app)
+            return _stage_state(ctx, call, app)
         if call.path == LIST_PATH:
-            return _list(sim, call, app)
-        return _operate(sim, call, app, fault)
+            return _list(ctx, call, app)
+        return _operate(ctx, call, app, effect)
     except ParamError as exc:
         return envelope(call, 61102, None, f"{SERVICE_MESSAGES[61102]}: {exc.detail}")
 
@@ -69,7 +65,7 @@ def _org(call: Call) -> str:
     return org_id
 
 
-def _stage_state(sim: Simulator, call: Call, app: App) -> Reply:
+def _stage_state(ctx: Context, call: Call, app: App) -> Reply:
     if call.op not in ("delete", "get"):
         raise ParamError("action must be delete or get")
     org_id = _org(call)
@@ -85,28 +81,28 @@ def _stage_state(sim: Simulator, call: Call, app: App) -> Reply:
     points = id_list(fields["pointIds"], "pointIds")
     call.pipeline_id, call.stage = pipeline_id, stage
     call.asset_count, call.point_count = len(assets), len(points)
-    store = sim._store
+    store, settings = ctx.store, ctx.settings
     with store.lock:
-        pipeline = store.pipeline(org_id, pipeline_id)
+        pipeline = store.pipelines.get(org_id, pipeline_id)
         if pipeline is None or not app.may_access(org_id):
             return envelope(call, 61106, None)
         call.pipeline_status = pipeline.status
         if not stage.startswith(STAGE_PREFIXES):
             return envelope(call, 61107, None)
-        if len(assets) * len(points) > sim.pair_limit:
+        if len(assets) * len(points) > settings.pair_limit:
             return envelope(call, 61105, None)
         if call.op == "get":
-            items = store.get_pairs(org_id, pipeline_id, stage, assets, points)
-            return envelope(call, 0, items if sim.get_format == "list" else {"items": items})
-        if sim.require_paused and pipeline.status != "PAUSED":
+            items = store.state.get_pairs(org_id, pipeline_id, stage, assets, points)
+            return envelope(call, 0, items if settings.get_format == "list" else {"items": items})
+        if settings.require_paused and pipeline.status != "PAUSED":
             call.deleted = False
             return envelope(call, 0, False)
-        store.delete_pairs(org_id, pipeline_id, stage, assets, points)
+        store.state.delete_pairs(org_id, pipeline_id, stage, assets, points)
         call.deleted = True
         return envelope(call, 0, True)
 
 
-def _list(sim: Simulator, call: Call, app: App) -> Reply:
+def _list(ctx: Context, call: Call, app: App) -> Reply:
     org_id = _org(call)
     query = call.query
     page_no = positive_int(query.get("pageNo", "1"), "pageNo")
@@ -117,8 +113,8 @@ def _list(sim: Simulator, call: Call, app: App) -> Reply:
     page: list[Pipeline] = []
     count = 0
     if app.may_access(org_id):
-        count, page = sim._store.list_pipelines(org_id, released == "true", page_no, page_size)
-    return envelope(call, 0, {"count": count, "pipelines": [pipeline_json(p) for p in page]})
+        count, page = ctx.store.pipelines.page(org_id, released == "true", page_no, page_size)
+    return envelope(call, 0, {"count": count, "pipelines": [p.to_json() for p in page]})
 
 
 def _start_body(call: Call) -> dict[str, Any]:
@@ -136,7 +132,7 @@ def _start_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def _operate(sim: Simulator, call: Call, app: App, fault: Fault | None) -> Reply:
+def _operate(ctx: Context, call: Call, app: App, effect: bool) -> Reply:
     pipeline_id = unquote(call.path[len(OPERATE_PREFIX) :])
     call.pipeline_id = pipeline_id
     action = call.query.get("action", "")
@@ -145,17 +141,15 @@ def _operate(sim: Simulator, call: Call, app: App, fault: Fault | None) -> Reply
     org_id = _org(call)
     if action == "start":
         _start_body(call)
-    store = sim._store
-    with store.lock:
-        pipeline = store.pipeline(org_id, pipeline_id)
+    pipelines, settings = ctx.store.pipelines, ctx.settings
+    with pipelines.lock:
+        pipeline = pipelines.get(org_id, pipeline_id)
         if pipeline is None or not app.may_access(org_id):
             return envelope(call, 61108, None)
         call.pipeline_status = pipeline.status
-        delay = {"pause": sim.pause_seconds, "start": sim.start_seconds}.get(action, 0.0)
-        code = store.operate(pipeline, action, delay, call.request_id, effect=fault is None)
+        delay = {"pause": settings.pause_seconds, "start": settings.start_seconds}.get(action, 0.0)
+        code = pipelines.operate(pipeline, action, delay, call.request_id, effect=effect)
         if code != 0:
             now = pipeline.status + (f", {pipeline.pending.action} in progress" if pipeline.pending else "")
             return envelope(call, code, None, f"{SERVICE_MESSAGES[code]}: {now}")
-    if fault is not None:
-        call.fault = fault.kind
     return envelope(call, 0, None)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from .faults import OPERATE_ACTIONS
 
@@ -25,6 +25,7 @@ __all__ = [
     "Reply",
     "ascii_int",
     "finite_number",
+    "make_call",
     "operation_for",
     "parse_json",
 ]
@@ -63,6 +64,10 @@ TOKEN_MESSAGES = {
 
 @dataclass
 class Reply:
+    """One answer: ``payload`` as JSON, or ``raw`` bytes. ``drop``: close the connection unanswered;
+    ``close``: answer, then close (what follows a refused request cannot be trusted). ``code`` and
+    ``msg`` are for the log."""
+
     status: int
     payload: Any = None
     raw: bytes | None = None
@@ -71,6 +76,7 @@ class Reply:
     code: int | None = None
     msg: str | None = None
     drop: bool = False
+    close: bool = False
 
     def body(self) -> bytes:
         if self.raw is not None:
@@ -114,6 +120,14 @@ class Call:
         if self.path == STAGE_STATE_PATH or self.path.startswith(OPERATE_PREFIX):
             return self.query.get("action")
         return None
+
+
+def make_call(method: str, path: str, query: str, body: bytes, headers: Mapping[str, str]) -> Call:
+    """The :class:`Call` for a request to ``path`` with raw ``query`` (``headers`` lower-cased)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    call = Call(method=method, path=path, query_pairs=pairs, body=body, headers=headers, op="unknown")
+    call.op = operation_for(method, path, call.query)
+    return call
 
 
 class ParamError(Exception):
