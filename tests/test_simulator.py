@@ -595,7 +595,7 @@ def test_concurrent_clients(simulator: Simulator) -> None:
 
 
 def test_the_simulators_own_signature_rule_matches_the_documented_vector() -> None:
-    # The simulator does not import the client's signing code: this pins its own copy to enos-api.md.
+    # The simulator does not import the client's signing code: this pins its own copy to docs/design.md.
     from enos_pulumi.simulator.gateway import expected_signature, sha256_hex
 
     body = (

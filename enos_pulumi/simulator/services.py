@@ -2,7 +2,7 @@
 Pipeline, answering with the ``{"code", "msg", "requestId", "data"}`` envelope.
 
 Delete Stage State on a pipeline that is not PAUSED answers ``code 0, data false`` and deletes nothing.
-enos-api.md documents PAUSED as the prerequisite but no error code for a pipeline in another status
+The EnOS API documents PAUSED as the prerequisite but no error code for a pipeline in another status
 (its codes are 61102, 61105, 61106, 61107 and 61199), and documents ``data: false`` as "the deletion
 failed even though the call succeeded" — the answer an unmet prerequisite most plausibly gets. It is also
 the answer a client must treat most carefully (a success envelope that deleted nothing), so a client

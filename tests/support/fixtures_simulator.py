@@ -118,7 +118,7 @@ class FakeClock:
 
 
 class SimApi:
-    """A minimal signing client written from enos-api.md, independent of enos_pulumi.enos.client.
+    """A minimal signing client written from docs/design.md, independent of enos_pulumi.enos.client.
 
     ``sim`` is a simulator or its base URL. ``scheme="bearer"`` sends ``Authorization: Bearer <token>``
     instead of the apim-* signature headers.
