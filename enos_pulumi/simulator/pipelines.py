@@ -8,8 +8,8 @@ moves a fake clock sees exactly the same history as one that waits.
 
 Refusals follow the EnOS API (docs/design.md, "Pipelines"): pause needs RUNNING (61152 otherwise);
 start needs PAUSED, STOPPED or PUBLISHED (61165 otherwise); stop needs RUNNING or PAUSED (61152).
-While an operation is in progress the pipeline accepts no other: a second start answers 61121 (another start in progress), any other operation
-its own refusal code (61152 for pause and stop, 61165 for start).
+While an operation is in progress the pipeline accepts no other: a second start answers 61121 (another
+start in progress), any other operation its own refusal code (61152 for pause and stop, 61165 for start).
 
 Statuses and what moves between them live here alone: :data:`RULES` (which action leads where, from
 which statuses, refused with which code) and :class:`Pipelines` (the registry that applies them).
