@@ -101,6 +101,7 @@ class Transport:
     def __init__(self, settings: Settings, sessions: SessionPool = SESSIONS) -> None:
         self.settings = settings
         self._sessions = sessions
+        self.timeouts = settings.timeouts
         parts = urlsplit(settings.api_gateway)
         self.host = parts.hostname or settings.api_gateway
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -122,17 +123,14 @@ class Transport:
             all_headers["Content-Type"] = CONTENT_TYPE
         status = 0
         # The watch ends before the session (and its kept-alive connection) goes back to the pool.
-        with self._sessions.session(s.api_gateway) as session, watched(s.attempt_timeout) as watch:
+        with self._sessions.session(s.api_gateway) as session, watched(self.timeouts.attempt) as watch:
             try:
                 response = session.request(
                     method,
                     url,
                     data=body,
                     headers=all_headers,
-                    timeout=(
-                        min(s.connect_timeout, s.attempt_timeout),
-                        min(s.read_timeout, s.attempt_timeout),
-                    ),
+                    timeout=self.timeouts.socket,
                     allow_redirects=False,
                     stream=True,
                     verify=s.ca_bundle or True,
