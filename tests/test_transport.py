@@ -308,3 +308,54 @@ def test_a_malformed_answer_head_is_retryable_and_said_to_be_the_answer() -> Non
         error, _ = timed_failure(transport(server.url))
     assert error.retryable
     assert "could not be made" not in str(error)
+
+
+# -- the failure table: the first cause that fits ----------------------------------------------------------
+
+
+def _classified(exc: Exception, *, expired: bool = False, sent: bool = False) -> TransportError:
+    from enos_pulumi.enos.failures import Failure, transport_error
+    from enos_pulumi.enos.timeouts import Timeouts
+
+    timeouts = Timeouts(connect=3.0, read=90.0, attempt=30.0)
+    return transport_error(Failure(exc, expired, sent, "gw.example.test", 443, timeouts), "Op", "target")
+
+
+def _certificate_error() -> Exception:
+    import ssl
+
+    import requests
+
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    cause.verify_message = "self-signed certificate"
+    error = requests.exceptions.SSLError("handshake")
+    error.__context__ = cause
+    return error
+
+
+def test_the_failure_table_takes_the_first_cause_that_fits() -> None:
+    import requests
+
+    from enos_pulumi.enos.errors import TransportKind
+
+    # An attempt its bound cut is a timeout, whatever the stack made of the shutdown.
+    cut = _classified(requests.exceptions.ConnectionError("reset"), expired=True, sent=True)
+    assert cut.kind is TransportKind.TIMEOUT and "within 30 s (enos:attemptTimeoutSeconds)" in cut.detail
+    # A connect timeout is also a Timeout and a ConnectionError: the connect timeout comes first.
+    slow = _classified(requests.exceptions.ConnectTimeout("slow"))
+    assert slow.kind is TransportKind.CONNECT_TIMEOUT and "within 3 s" in slow.detail and slow.retryable
+    # A certificate error is also a TLS error: it is the one that cannot be mended by another attempt.
+    cert = _classified(_certificate_error())
+    assert cert.kind is TransportKind.TLS and not cert.retryable
+    assert "(self-signed certificate)" in cert.detail and "enos:caBundle" in cert.detail
+    tls = _classified(requests.exceptions.SSLError("handshake"))
+    assert tls.kind is TransportKind.TLS and tls.retryable
+    assert "handshake with gw.example.test:443 failed" in tls.detail
+    # A read waits no longer than the attempt, and says so.
+    read = _classified(requests.exceptions.ReadTimeout("slow"))
+    assert read.kind is TransportKind.TIMEOUT and "for 30 s" in read.detail
+    # What is left is the answer's fault once the request went out, ours before.
+    odd = _classified(ValueError("odd"), sent=True)
+    assert odd.kind is TransportKind.BAD_ANSWER and odd.retryable and "(ValueError)" in odd.detail
+    bad = _classified(ValueError("odd"))
+    assert bad.kind is TransportKind.INVALID and not bad.retryable

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .errors import ApiError, TransportError, UnexpectedAnswerError, api_error_class
+from .errors import ApiError, TransportError, TransportKind, UnexpectedAnswerError, api_error_class
 from .transport import Answer
 
 __all__ = ["Redactor", "clean", "decode", "request_id_of", "retry_after"]
@@ -196,7 +196,7 @@ def decode(
             operation,
             "the answer ended when the connection closed, before a complete envelope",
             target,
-            kind="closed",
+            kind=TransportKind.CLOSED,
         )
     private = code_key == "status"
     if private:

@@ -18,6 +18,7 @@ from .errors import (
     RequestTooLargeError,
     TooManyPointsError,
     TransportError,
+    TransportKind,
     UnexpectedAnswerError,
 )
 from .model import Deadline, RequestEvent
@@ -142,7 +143,7 @@ class Caller:
             try:
                 envelope = self._authenticated(method, path, query, body, operation, target, ctx, max_values)
             except TransportError as exc:
-                if exc.kind == "dns":
+                if exc.kind is TransportKind.DNS:
                     dns_failures += 1
                     exc.retryable = dns_failures < 2  # one retry covers a resolver's hiccup
                 raise

@@ -24,7 +24,14 @@ from .api import (
     UnsupportedStageError,
     api_error_class,
 )
-from .base import ConfigurationError, EnosError, InvalidIdsError, OperationTimeoutError, TransportError
+from .base import (
+    ConfigurationError,
+    EnosError,
+    InvalidIdsError,
+    OperationTimeoutError,
+    TransportError,
+    TransportKind,
+)
 from .outcomes import (
     PipelineLeftPausedError,
     PipelineNotListedError,
@@ -54,6 +61,7 @@ __all__ = [
     "StateRemainsError",
     "TooManyPointsError",
     "TransportError",
+    "TransportKind",
     "UnexpectedAnswerError",
     "UnsupportedStageError",
     "api_error_class",

@@ -4,9 +4,17 @@ ID set, the network, a time bound. No secret (key, token, signature) is ever par
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
-__all__ = ["ConfigurationError", "EnosError", "InvalidIdsError", "OperationTimeoutError", "TransportError"]
+__all__ = [
+    "ConfigurationError",
+    "EnosError",
+    "InvalidIdsError",
+    "OperationTimeoutError",
+    "TransportError",
+    "TransportKind",
+]
 
 
 class EnosError(Exception):
@@ -36,6 +44,32 @@ class InvalidIdsError(EnosError, ValueError):
         self.reason = reason
 
 
+class TransportKind(str, Enum):
+    """What kind of transport failure a :class:`TransportError` is (its ``kind``).
+
+    A ``str`` enum: a kind equals its text (``error.kind == "timeout"``), and shows as it.
+    """
+
+    DNS = "dns"
+    REFUSED = "refused"
+    CONNECT_TIMEOUT = "connect-timeout"
+    #: No complete answer within the attempt's bound, or no data within the read timeout.
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    #: The connection failed, or closed, before a complete answer.
+    CLOSED = "closed"
+    #: The answer was larger than the size cap.
+    TOO_LARGE = "too-large"
+    #: The request went out; its answer could not be read.
+    BAD_ANSWER = "bad-answer"
+    #: The request could not be made (it would fail the same way again).
+    INVALID = "invalid"
+    UNCLASSIFIED = ""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 class TransportError(EnosError):
     """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying.
 
@@ -43,7 +77,13 @@ class TransportError(EnosError):
     """
 
     def __init__(
-        self, operation: str, detail: str, target: str = "", *, retryable: bool = True, kind: str = ""
+        self,
+        operation: str,
+        detail: str,
+        target: str = "",
+        *,
+        retryable: bool = True,
+        kind: TransportKind = TransportKind.UNCLASSIFIED,
     ) -> None:
         where = f" for {target}" if target else ""
         super().__init__(f"{operation} failed{where}: {detail}")
@@ -52,9 +92,8 @@ class TransportError(EnosError):
         self.target = target
         #: False for failures that another attempt cannot mend (a TLS certificate problem, a bad URL).
         self.retryable = retryable
-        #: What went wrong, for callers that treat kinds differently: "dns", "refused", "connect-timeout",
-        #: "timeout", "tls", "closed", "too-large", "bad-answer" or "invalid" ("" when unclassified).
-        self.kind = kind
+        #: What went wrong, for callers that treat kinds differently.
+        self.kind = TransportKind(kind)
 
 
 class OperationTimeoutError(EnosError):
