@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from enos_pulumi.enos.errors import TransportError
+from enos_pulumi.enos.request import Request
 from enos_pulumi.enos.settings import Settings
 from enos_pulumi.enos.transport import SessionPool, Transport
 from tests.support.rawserver import RawServer, http_answer, raw_server, trickle
 
 SLACK = 2.0  # seconds a loaded 2-core machine may add to a bound
+GET_X = Request("GET", "/x", {}, None, "Op", "target")
 
 
 def transport(url: str, **fields: object) -> Transport:
@@ -30,7 +32,8 @@ def transport(url: str, **fields: object) -> Transport:
 
 
 def send(t: Transport) -> object:
-    return t.send("POST", "/streaming/v2.0/stage-state", {"action": "delete"}, b"{}", {}, "Op", "target")
+    request = Request("POST", "/streaming/v2.0/stage-state", {"action": "delete"}, b"{}", "Op", "target")
+    return t.send(request, {})
 
 
 @pytest.fixture
@@ -115,8 +118,8 @@ def test_a_complete_answer_within_the_bound_is_returned_and_the_connection_reuse
 
     with raw_server(handler) as server:
         t = Transport(transport(server.url).settings, sessions)
-        first = t.send("GET", "/x", {}, None, {}, "Op", "target")
-        second = t.send("GET", "/x", {}, None, {}, "Op", "target")
+        first = t.send(GET_X, {})
+        second = t.send(GET_X, {})
     assert first.status == 200 and first.body == b'{"code":0}'
     assert second.body == b'{"code":0,"n":2}'
     assert len(connections) == 1
@@ -214,7 +217,7 @@ def test_a_header_value_the_stack_refuses_is_not_quoted() -> None:
     with raw_server(lambda conn, head: conn.sendall(http_answer(b"{}"))) as server:
         t = transport(server.url)
         with pytest.raises(TransportError) as info:
-            t.send("GET", "/x", {}, None, {"apim-accesstoken": secret_token}, "Op", "target")
+            t.send(GET_X, {"apim-accesstoken": secret_token})
     assert "SECRET" not in str(info.value)
     assert info.value.kind == "invalid" and not info.value.retryable
 
@@ -280,7 +283,7 @@ def test_cookies_from_the_gateway_are_not_kept_or_sent_back(sessions: SessionPoo
     with raw_server(handler) as server:
         t = Transport(transport(server.url).settings, sessions)
         for _ in range(3):
-            t.send("GET", "/x", {}, None, {}, "Op", "target")
+            t.send(GET_X, {})
         assert not any(b"Cookie:" in head for head in server.requests)
 
 
@@ -296,7 +299,7 @@ def test_a_netrc_entry_never_replaces_the_bearer_header(
         t = Transport(transport(server.url).settings, sessions)
         with sessions.session(t.settings.api_gateway) as session:
             session.trust_env = True
-        t.send("GET", "/x", {}, None, {"Authorization": "Bearer tok-bearer-1234"}, "Op", "target")
+        t.send(GET_X, {"Authorization": "Bearer tok-bearer-1234"})
         assert b"Authorization: Bearer tok-bearer-1234\r\n" in server.requests[0]
 
 

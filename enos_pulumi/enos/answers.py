@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import ApiError, TransportError, TransportKind, UnexpectedAnswerError, api_error_class
+from .request import Request
 from .transport import Answer
 
 __all__ = ["Redactor", "clean", "decode", "request_id_of", "retry_after"]
@@ -26,9 +27,6 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _MAX_RETRY_AFTER = 86400.0
 #: How much of an error body is looked at to summarize it (the whole of it is redacted first).
 _SHOWN_SOURCE = 64 * 1024
-#: JSON values an answer may hold unless the operation allows more: parsed JSON takes tens of bytes per
-#: value, so a 16 MiB body of ``[{},{},...]`` would take over 400 MB; 100,000 values take a few MB.
-DEFAULT_MAX_VALUES = 100_000
 
 
 class Redactor:
@@ -159,22 +157,19 @@ def _int_code(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def decode(
-    answer: Answer,
-    *,
-    operation: str,
-    target: str,
-    context: Mapping[str, Any],
-    code_key: str,
-    redact: Redactor,
-    max_values: int = DEFAULT_MAX_VALUES,
-) -> dict[str, Any]:
+def decode(answer: Answer, request: Request, *, code_key: str, redact: Redactor) -> dict[str, Any]:
     """The envelope of a successful answer (its ``requestId`` normalized), or the matching
     :class:`ApiError`.
 
     ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service. An answer of
-    more than ``max_values`` JSON values is refused unparsed (see :func:`value_count`).
+    more than the request's ``max_values`` JSON values is refused unparsed (see :func:`value_count`).
     """
+    operation, target, context, max_values = (
+        request.operation,
+        request.target,
+        request.context,
+        request.max_values,
+    )
     values = value_count(answer.body)
     if values > max_values:
         cls = (

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from .answers import DEFAULT_MAX_VALUES
 from .calls import Caller, is_split_error
 from .errors import EnosError, OperationTimeoutError
 from .ids import Batch, plan_tiling
 from .model import Deadline, StageTarget
+from .request import DEFAULT_MAX_VALUES, Request
 
 __all__ = ["run_batches"]
 
@@ -72,16 +73,16 @@ def run_batches(
                 )
             split_part = part is not batch
             try:
-                envelope, handled = caller.call(
+                request = Request(
                     "POST",
                     path,
                     query,
                     body(part),
-                    operation=operation,
-                    target=str(target),
+                    operation,
+                    str(target),
                     context=context,
-                    accept=lambda envelope, part=part: handle(envelope, part),  # type: ignore[misc]
                     until=until,
+                    max_values=max_values(part) if max_values is not None else DEFAULT_MAX_VALUES,
                     event={
                         "batch": number,
                         "batches": total,
@@ -90,8 +91,8 @@ def run_batches(
                     },
                     splittable=part.pairs > 1,
                     split_part=split_part,
-                    max_values=max_values(part) if max_values is not None else DEFAULT_MAX_VALUES,
                 )
+                envelope, handled = caller.call(request, accept=functools.partial(_handle, handle, part))
             except EnosError as exc:
                 if not is_split_error(exc, operation) or part.pairs <= 1:
                     raise
@@ -127,6 +128,10 @@ def run_batches(
             _note_progress(error, len(finished) - len(failed), total)
         raise error
     return [item for f in futures for item in f.result()]
+
+
+def _handle(handle: Callable[[dict[str, Any], Batch], Any], part: Batch, envelope: dict[str, Any]) -> Any:
+    return handle(envelope, part)
 
 
 class _Counter:

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import auth, pipeline_control, pipelines, stage_state
-from .answers import DEFAULT_MAX_VALUES
 from .calls import Caller
 from .ids import JoinedIds, canonical_ids
 from .model import Deadline, RequestEvent, ResetReport, StageTarget
+from .request import DEFAULT_MAX_VALUES, Request
 from .retry import RetryPolicy
 from .settings import Settings
 from .transport import SESSIONS, SessionPool, Transport
@@ -95,17 +95,18 @@ class EnosClient:
         """
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-        envelope, _ = self._caller.call(
+        request = Request(
             method,
             path,
             query,
             body,
-            operation=operation,
-            target=target,
-            context=context,
+            operation,
+            target,
+            context=context or {},
             until=self._until(),
             max_values=max_values,
         )
+        envelope, _ = self._caller.call(request)
         return envelope
 
     def delete_stage_state(

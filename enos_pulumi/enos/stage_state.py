@@ -10,12 +10,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .answers import DEFAULT_MAX_VALUES
 from .batches import run_batches
 from .calls import Caller
 from .errors import DeletionRejectedError, UnexpectedAnswerError
 from .ids import Batch, join_range
 from .model import Deadline, ResetReport, StageTarget
+from .request import DEFAULT_MAX_VALUES
 
 __all__ = ["STAGE_STATE_PATH", "delete_stage_state", "get_stage_state", "remaining_pairs", "stage_body"]
 

@@ -19,6 +19,7 @@ import requests
 
 from .errors import TransportError, TransportKind
 from .failures import Failure, printable, transport_error
+from .request import Request
 from .settings import Settings
 from .watchdog import WatchedAdapter, watched
 
@@ -102,29 +103,20 @@ class Transport:
         self.host = parts.hostname or settings.api_gateway
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        query: Mapping[str, str],
-        body: bytes | None,
-        headers: Mapping[str, str],
-        operation: str,
-        target: str,
-    ) -> Answer:
+    def send(self, request: Request, headers: Mapping[str, str]) -> Answer:
         s = self.settings
-        url = s.api_gateway + path + ("?" + urlencode(query) if query else "")
+        url = s.api_gateway + request.path + ("?" + urlencode(request.query) if request.query else "")
         all_headers = {**headers, "Accept": "application/json", "Accept-Encoding": "identity"}
-        if body is not None:
+        if request.body is not None:
             all_headers["Content-Type"] = CONTENT_TYPE
         status = 0
         # The watch ends before the session (and its kept-alive connection) goes back to the pool.
         with self._sessions.session(s.api_gateway) as session, watched(self.timeouts.attempt) as watch:
             try:
                 response = session.request(
-                    method,
+                    request.method,
                     url,
-                    data=body,
+                    data=request.body,
                     headers=all_headers,
                     timeout=self.timeouts.socket,
                     allow_redirects=False,
@@ -144,16 +136,16 @@ class Transport:
                 return Answer(status, printable(response.reason), response.headers, content, framed)
             except _TooLarge:
                 raise TransportError(
-                    operation,
+                    request.operation,
                     f"the answer (HTTP {status}) is larger than {s.max_answer_bytes // (1024 * 1024)} MiB; "
                     f"it was not read further",
-                    target,
+                    request.target,
                     retryable=status in _TRANSIENT,
                     kind=TransportKind.TOO_LARGE,
                 ) from None
             except Exception as exc:  # every failure of the HTTP stack is worded by the failure table
                 failure = Failure(exc, watch.expired, watch.sent, self.host, self.port, self.timeouts)
-                raise transport_error(failure, operation, target) from None
+                raise transport_error(failure, request.operation, request.target) from None
 
     def _read(self, response: requests.Response) -> bytes:
         cap = self.settings.max_answer_bytes
