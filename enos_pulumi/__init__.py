@@ -32,6 +32,7 @@ from .enos.errors import (
     StateRemainsError,
     TooManyPointsError,
     TransportError,
+    TransportKind,
     UnexpectedAnswerError,
     UnsupportedStageError,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "StateRemainsError",
     "TooManyPointsError",
     "TransportError",
+    "TransportKind",
     "UnexpectedAnswerError",
     "UnsupportedStageError",
     "__version__",

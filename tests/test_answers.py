@@ -20,6 +20,7 @@ from enos_pulumi.enos.errors import (
     ServerError,
     UnexpectedAnswerError,
 )
+from enos_pulumi.enos.request import Request
 from enos_pulumi.enos.transport import Answer
 
 SECRET = "sk-answers-secret-value"
@@ -32,14 +33,16 @@ def answer(status: int = 200, body: Any = None, raw: bytes | None = None, **head
 
 
 def run(a: Answer, code_key: str = "code") -> dict[str, Any]:
-    return decode(
-        a,
-        operation="Delete Stage State",
-        target="pipeline p/s",
+    request = Request(
+        "POST",
+        "/streaming/v2.0/stage-state",
+        {},
+        b"{}",
+        "Delete Stage State",
+        "pipeline p/s",
         context={"org_id": "o1", "pipeline_id": "p"},
-        code_key=code_key,
-        redact=Redactor((SECRET, TOKEN)),
     )
+    return decode(a, request, code_key=code_key, redact=Redactor((SECRET, TOKEN)))
 
 
 def test_a_success_envelope_is_returned() -> None:

@@ -276,3 +276,32 @@ def test_the_first_retry_line_says_how_long_retries_may_go_on(
     retrying = [e.detail for e in h.events if e.outcome == "retrying"]
     assert "(for up to 90 s: enos:retryDeadlineSeconds)" in retrying[0]
     assert "for up to" not in retrying[1]
+
+
+def test_a_retry_while_the_token_service_is_down_says_the_attempt_was_not_sent(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    mock.add(responses.POST, TOKEN_URL, status=503, json={"status": 503, "msg": "busy"})
+    add_token(mock)
+    add_stage(mock, json=ok())
+    h.client().delete_stage_state(TARGET, ["a1"], ["pt1"])
+    lines = [e.describe() for e in h.events if e.operation == "Delete Stage State"]
+    assert "| retrying | attempt 1 not sent (no access token); retrying in " in lines[0]
+    assert "| ok | requestId rid-1" in lines[-1]
+
+
+def test_a_handler_that_cannot_read_the_data_is_an_unexpected_answer_with_its_request_id(
+    mock: responses.RequestsMock, h: Harness
+) -> None:
+    from enos_pulumi.enos.request import Request
+
+    add_token(mock)
+    add_stage(mock, json=ok("rid-odd", data={"unexpected": 1}))
+    caller = h.client()._caller
+    request = Request("POST", "/streaming/v2.0/stage-state", DELETE_QUERY, b"{}", "Op", "the target")
+    with pytest.raises(UnexpectedAnswerError) as info:
+        caller.call(request, accept=lambda envelope: envelope["data"]["items"])
+    error = info.value
+    assert "cannot read the answer's data (KeyError)" in str(error)
+    assert (error.request_id, error.http_status, error.code) == ("rid-odd", 200, 0)
+    assert [e.outcome for e in h.events if e.operation == "Op"] == ["failed"]  # not retried

@@ -229,6 +229,18 @@ def test_transport_error_text_and_retryability() -> None:
     assert str(TransportError("op", "boom")) == "op failed: boom"
 
 
+def test_a_transport_failure_kind_is_an_enum_that_reads_as_its_text() -> None:
+    from enos_pulumi.enos.errors import TransportKind
+
+    error = TransportError("op", "boom", kind=TransportKind.CONNECT_TIMEOUT)
+    assert error.kind == "connect-timeout" and f"{error.kind}" == str(error.kind) == "connect-timeout"
+    assert TransportError("op", "boom", kind="dns").kind is TransportKind.DNS  # type: ignore[arg-type]
+    assert TransportError("op", "boom").kind is TransportKind.UNCLASSIFIED
+    assert pickle.loads(pickle.dumps(error)).kind is TransportKind.CONNECT_TIMEOUT
+    with pytest.raises(ValueError):
+        TransportError("op", "boom", kind="no-such-kind")  # type: ignore[arg-type]
+
+
 def test_invalid_ids_error_names_the_input() -> None:
     error = InvalidIdsError("point_ids", "is empty; give at least one ID")
     assert str(error) == "point_ids: is empty; give at least one ID"

@@ -346,6 +346,27 @@ def test_a_valid_config_value_shadows_a_bad_environment_value() -> None:
     assert s.parallel_requests == 6
 
 
+def test_the_time_bounds_read_as_one_value_that_follows_the_settings() -> None:
+    from enos_pulumi.enos.timeouts import Timeouts
+
+    s = settings_from_env(
+        ENOS_CONNECT_TIMEOUT_SECONDS="3",
+        ENOS_READ_TIMEOUT_SECONDS="90",
+        ENOS_ATTEMPT_TIMEOUT_SECONDS="30",
+        ENOS_RETRY_DEADLINE_SECONDS="45",
+        ENOS_RESET_TIMEOUT_SECONDS="600",
+        ENOS_OPERATION_TIMEOUT_SECONDS="120",
+    )
+    t = s.timeouts
+    assert t == Timeouts(connect=3, read=90, attempt=30, retry_deadline=45, reset=600, operation=120)
+    assert t.socket == (3, 30)  # a read may not wait past the attempt it is part of
+    assert settings_from_env().timeouts == Timeouts()  # one set of defaults
+    bound = t.reset_deadline(100.0)
+    assert (bound.at, bound.seconds, bound.setting) == (700.0, 600, "enos:resetTimeoutSeconds")
+    bound = t.operation_deadline(100.0)
+    assert (bound.at, bound.seconds, bound.setting) == (220.0, 120, "enos:operationTimeoutSeconds")
+
+
 # -- secrecy -------------------------------------------------------------------------------------------------
 
 

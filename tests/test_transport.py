@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from enos_pulumi.enos.errors import TransportError
+from enos_pulumi.enos.request import Request
 from enos_pulumi.enos.settings import Settings
 from enos_pulumi.enos.transport import SessionPool, Transport
 from tests.support.rawserver import RawServer, http_answer, raw_server, trickle
 
 SLACK = 2.0  # seconds a loaded 2-core machine may add to a bound
+GET_X = Request("GET", "/x", {}, None, "Op", "target")
 
 
 def transport(url: str, **fields: object) -> Transport:
@@ -30,7 +32,8 @@ def transport(url: str, **fields: object) -> Transport:
 
 
 def send(t: Transport) -> object:
-    return t.send("POST", "/streaming/v2.0/stage-state", {"action": "delete"}, b"{}", {}, "Op", "target")
+    request = Request("POST", "/streaming/v2.0/stage-state", {"action": "delete"}, b"{}", "Op", "target")
+    return t.send(request, {})
 
 
 @pytest.fixture
@@ -115,8 +118,8 @@ def test_a_complete_answer_within_the_bound_is_returned_and_the_connection_reuse
 
     with raw_server(handler) as server:
         t = Transport(transport(server.url).settings, sessions)
-        first = t.send("GET", "/x", {}, None, {}, "Op", "target")
-        second = t.send("GET", "/x", {}, None, {}, "Op", "target")
+        first = t.send(GET_X, {})
+        second = t.send(GET_X, {})
     assert first.status == 200 and first.body == b'{"code":0}'
     assert second.body == b'{"code":0,"n":2}'
     assert len(connections) == 1
@@ -214,7 +217,7 @@ def test_a_header_value_the_stack_refuses_is_not_quoted() -> None:
     with raw_server(lambda conn, head: conn.sendall(http_answer(b"{}"))) as server:
         t = transport(server.url)
         with pytest.raises(TransportError) as info:
-            t.send("GET", "/x", {}, None, {"apim-accesstoken": secret_token}, "Op", "target")
+            t.send(GET_X, {"apim-accesstoken": secret_token})
     assert "SECRET" not in str(info.value)
     assert info.value.kind == "invalid" and not info.value.retryable
 
@@ -280,7 +283,7 @@ def test_cookies_from_the_gateway_are_not_kept_or_sent_back(sessions: SessionPoo
     with raw_server(handler) as server:
         t = Transport(transport(server.url).settings, sessions)
         for _ in range(3):
-            t.send("GET", "/x", {}, None, {}, "Op", "target")
+            t.send(GET_X, {})
         assert not any(b"Cookie:" in head for head in server.requests)
 
 
@@ -296,7 +299,7 @@ def test_a_netrc_entry_never_replaces_the_bearer_header(
         t = Transport(transport(server.url).settings, sessions)
         with sessions.session(t.settings.api_gateway) as session:
             session.trust_env = True
-        t.send("GET", "/x", {}, None, {"Authorization": "Bearer tok-bearer-1234"}, "Op", "target")
+        t.send(GET_X, {"Authorization": "Bearer tok-bearer-1234"})
         assert b"Authorization: Bearer tok-bearer-1234\r\n" in server.requests[0]
 
 
@@ -308,3 +311,54 @@ def test_a_malformed_answer_head_is_retryable_and_said_to_be_the_answer() -> Non
         error, _ = timed_failure(transport(server.url))
     assert error.retryable
     assert "could not be made" not in str(error)
+
+
+# -- the failure table: the first cause that fits ----------------------------------------------------------
+
+
+def _classified(exc: Exception, *, expired: bool = False, sent: bool = False) -> TransportError:
+    from enos_pulumi.enos.failures import Failure, transport_error
+    from enos_pulumi.enos.timeouts import Timeouts
+
+    timeouts = Timeouts(connect=3.0, read=90.0, attempt=30.0)
+    return transport_error(Failure(exc, expired, sent, "gw.example.test", 443, timeouts), "Op", "target")
+
+
+def _certificate_error() -> Exception:
+    import ssl
+
+    import requests
+
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    cause.verify_message = "self-signed certificate"
+    error = requests.exceptions.SSLError("handshake")
+    error.__context__ = cause
+    return error
+
+
+def test_the_failure_table_takes_the_first_cause_that_fits() -> None:
+    import requests
+
+    from enos_pulumi.enos.errors import TransportKind
+
+    # An attempt its bound cut is a timeout, whatever the stack made of the shutdown.
+    cut = _classified(requests.exceptions.ConnectionError("reset"), expired=True, sent=True)
+    assert cut.kind is TransportKind.TIMEOUT and "within 30 s (enos:attemptTimeoutSeconds)" in cut.detail
+    # A connect timeout is also a Timeout and a ConnectionError: the connect timeout comes first.
+    slow = _classified(requests.exceptions.ConnectTimeout("slow"))
+    assert slow.kind is TransportKind.CONNECT_TIMEOUT and "within 3 s" in slow.detail and slow.retryable
+    # A certificate error is also a TLS error: it is the one that cannot be mended by another attempt.
+    cert = _classified(_certificate_error())
+    assert cert.kind is TransportKind.TLS and not cert.retryable
+    assert "(self-signed certificate)" in cert.detail and "enos:caBundle" in cert.detail
+    tls = _classified(requests.exceptions.SSLError("handshake"))
+    assert tls.kind is TransportKind.TLS and tls.retryable
+    assert "handshake with gw.example.test:443 failed" in tls.detail
+    # A read waits no longer than the attempt, and says so.
+    read = _classified(requests.exceptions.ReadTimeout("slow"))
+    assert read.kind is TransportKind.TIMEOUT and "for 30 s" in read.detail
+    # What is left is the answer's fault once the request went out, ours before.
+    odd = _classified(ValueError("odd"), sent=True)
+    assert odd.kind is TransportKind.BAD_ANSWER and odd.retryable and "(ValueError)" in odd.detail
+    bad = _classified(ValueError("odd"))
+    assert bad.kind is TransportKind.INVALID and not bad.retryable

@@ -11,10 +11,12 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .errors import ApiError, TransportError, UnexpectedAnswerError, api_error_class
+from .errors import ApiError, TransportError, TransportKind, UnexpectedAnswerError, api_error_class
+from .request import Request
 from .transport import Answer
 
 __all__ = ["Redactor", "clean", "decode", "request_id_of", "retry_after"]
@@ -26,9 +28,6 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _MAX_RETRY_AFTER = 86400.0
 #: How much of an error body is looked at to summarize it (the whole of it is redacted first).
 _SHOWN_SOURCE = 64 * 1024
-#: JSON values an answer may hold unless the operation allows more: parsed JSON takes tens of bytes per
-#: value, so a 16 MiB body of ``[{},{},...]`` would take over 400 MB; 100,000 values take a few MB.
-DEFAULT_MAX_VALUES = 100_000
 
 
 class Redactor:
@@ -135,68 +134,106 @@ def _parse(body: bytes) -> tuple[bool, Any]:
         return False, None
 
 
-def _summary(
-    answer: Answer, parsed: bool, payload: Any, redact: Callable[[str], str], private: bool = False
-) -> str:
-    """A short, readable trace of an answer that is not a usable envelope (secrets hidden in the whole
-    text before it is cut: a cut could leave a secret too short to be recognized). A ``private`` JSON
-    body (the token service's: it may hold a token in any shape) is described, never quoted."""
-    reason = clean(answer.reason, redact, 60) or "error"
-    if parsed and private:
-        return f"{reason}; a JSON {type(payload).__name__} (not shown: it may hold a token)"
-    if parsed:
-        try:
-            text = json.dumps(payload, ensure_ascii=False)
-        except (ValueError, RecursionError):
-            text = type(payload).__name__
-        return f"{reason}; JSON body {clean(_head(text, redact), redact, 160)}"
-    text = _head(answer.body.decode("utf-8", errors="replace"), redact)
-    text = clean(_TAGS.sub(" ", text), redact, 120)
-    return f"{reason}; non-JSON body: {text!r}" if text else f"{reason}; empty body"
+@dataclass(frozen=True)
+class _Body:
+    """An answer's body as far as it could be read, and how it may be quoted."""
+
+    answer: Answer
+    parsed: bool
+    payload: Any
+    redact: Redactor
+    #: The token service's: its JSON may hold a token in any shape, so it is described, never quoted.
+    private: bool
+
+    @property
+    def envelope(self) -> dict[str, Any] | None:
+        return self.payload if isinstance(self.payload, dict) else None
+
+    def summary(self) -> str:
+        """A short, readable trace of an answer that is not a usable envelope (secrets hidden in the whole
+        text before it is cut: a cut could leave a secret too short to be recognized)."""
+        redact, payload = self.redact, self.payload
+        reason = clean(self.answer.reason, redact, 60) or "error"
+        if self.parsed and self.private:
+            return f"{reason}; a JSON {type(payload).__name__} (not shown: it may hold a token)"
+        if self.parsed:
+            try:
+                text = json.dumps(payload, ensure_ascii=False)
+            except (ValueError, RecursionError):
+                text = type(payload).__name__
+            return f"{reason}; JSON body {clean(_head(text, redact), redact, 160)}"
+        text = _head(self.answer.body.decode("utf-8", errors="replace"), redact)
+        text = clean(_TAGS.sub(" ", text), redact, 120)
+        return f"{reason}; non-JSON body: {text!r}" if text else f"{reason}; empty body"
 
 
 def _int_code(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def decode(
-    answer: Answer,
-    *,
-    operation: str,
-    target: str,
-    context: Mapping[str, Any],
-    code_key: str,
-    redact: Redactor,
-    max_values: int = DEFAULT_MAX_VALUES,
-) -> dict[str, Any]:
+def _ok(status: int) -> bool:
+    return 200 <= status < 300
+
+
+def decode(answer: Answer, request: Request, *, code_key: str, redact: Redactor) -> dict[str, Any]:
     """The envelope of a successful answer (its ``requestId`` normalized), or the matching
     :class:`ApiError`.
 
     ``code_key`` is ``"code"`` for the services and ``"status"`` for the token service. An answer of
-    more than ``max_values`` JSON values is refused unparsed (see :func:`value_count`).
+    more than the request's ``max_values`` JSON values is refused unparsed (see :func:`value_count`).
     """
+    _refuse_oversized(answer, request)
+    body = _read(answer, request, code_key, redact)
+    envelope = body.envelope
+    code = _int_code(envelope.get(code_key, envelope.get("code"))) if envelope is not None else None
+    request_id = request_id_of(envelope, answer.headers, body.redact)
+    common: dict[str, Any] = {
+        "operation": request.operation,
+        "request_id": request_id,
+        "http_status": answer.status,
+        "target": request.target,
+        "context": dict(request.context),
+    }
+    raw_message = envelope.get("msg", envelope.get("message")) if envelope is not None else None
+    message = clean(raw_message, body.redact) if isinstance(raw_message, str) else ""
+    if not _ok(answer.status):
+        raise _refusal(body, code, message, common)
+    if envelope is None:
+        raise UnexpectedAnswerError(message=f"not a JSON object: {body.summary()}", **common)
+    if code is None:
+        shown = clean(repr(envelope.get(code_key, envelope.get("code"))), body.redact, 40)
+        raise UnexpectedAnswerError(message=f"the answer's {code_key!r} is {shown}, not an integer", **common)
+    if code != 0:
+        raise api_error_class(code, None)(message=message or "(no message)", code=code, **common)
+    envelope["requestId"] = request_id  # normalized: the gateway's header when EnOS gave none
+    return envelope
+
+
+def _refuse_oversized(answer: Answer, request: Request) -> None:
     values = value_count(answer.body)
-    if values > max_values:
-        cls = (
-            api_error_class(None, answer.status) if not 200 <= answer.status < 300 else UnexpectedAnswerError
-        )
-        raise cls(
-            operation=operation,
-            message=f"the answer holds about {values:,} JSON values, more than the {max_values:,} this "
-            f"operation can need; it was not parsed",
-            http_status=answer.status,
-            target=target,
-            context=dict(context),
-        )
+    if values <= request.max_values:
+        return
+    cls = api_error_class(None, answer.status) if not _ok(answer.status) else UnexpectedAnswerError
+    raise cls(
+        operation=request.operation,
+        message=f"the answer holds about {values:,} JSON values, more than the {request.max_values:,} this "
+        f"operation can need; it was not parsed",
+        http_status=answer.status,
+        target=request.target,
+        context=dict(request.context),
+    )
+
+
+def _read(answer: Answer, request: Request, code_key: str, redact: Redactor) -> _Body:
     parsed, payload = _parse(answer.body)
-    if not answer.framed and 200 <= answer.status < 300 and not parsed and _cut_short(answer.body):
+    if not answer.framed and _ok(answer.status) and not parsed and _cut_short(answer.body):
         # Only the connection closing ended this body: empty, or JSON that stops short. Asking again
         # will most likely get all of it.
         raise TransportError(
-            operation,
+            request.operation,
             "the answer ended when the connection closed, before a complete envelope",
-            target,
-            kind="closed",
+            request.target,
+            kind=TransportKind.CLOSED,
         )
     private = code_key == "status"
     if private:
@@ -204,38 +241,19 @@ def decode(
         data = payload.get("data") if isinstance(payload, dict) else None
         token = data.get("accessToken") if isinstance(data, dict) else None
         redact = redact.with_more([token if isinstance(token, str) else None])
-    envelope = payload if isinstance(payload, dict) else None
-    status = answer.status
-    code = _int_code(envelope.get(code_key, envelope.get("code"))) if envelope is not None else None
-    request_id = request_id_of(envelope, answer.headers, redact)
-    raw_message = envelope.get("msg", envelope.get("message")) if envelope is not None else None
-    message = clean(raw_message, redact) if isinstance(raw_message, str) else ""
-    common: dict[str, Any] = {
-        "operation": operation,
-        "request_id": request_id,
-        "http_status": status,
-        "target": target,
-        "context": dict(context),
-    }
-    if not 200 <= status < 300:
-        cls = api_error_class(code, status)
-        if cls is ApiError and 300 <= status < 400:
-            message = message or f"redirected ({clean(answer.reason, redact, 60) or 'no reason'})"
-            cls = UnexpectedAnswerError
-        raise cls(
-            message=message or _summary(answer, parsed, payload, redact, private),
-            code=code if code is not None and code != status else None,
-            retry_after=retry_after(answer.headers.get("Retry-After")),
-            **common,
-        )
-    if envelope is None:
-        raise UnexpectedAnswerError(
-            message=f"not a JSON object: {_summary(answer, parsed, payload, redact, private)}", **common
-        )
-    if code is None:
-        shown = clean(repr(envelope.get(code_key, envelope.get("code"))), redact, 40)
-        raise UnexpectedAnswerError(message=f"the answer's {code_key!r} is {shown}, not an integer", **common)
-    if code != 0:
-        raise api_error_class(code, None)(message=message or "(no message)", code=code, **common)
-    envelope["requestId"] = request_id  # normalized: the gateway's header when EnOS gave none
-    return envelope
+    return _Body(answer, parsed, payload, redact, private)
+
+
+def _refusal(body: _Body, code: int | None, message: str, common: dict[str, Any]) -> ApiError:
+    """The error for an answer refused by its HTTP status: the code's class, else the status's."""
+    status = body.answer.status
+    cls = api_error_class(code, status)
+    if cls is ApiError and 300 <= status < 400:
+        message = message or f"redirected ({clean(body.answer.reason, body.redact, 60) or 'no reason'})"
+        cls = UnexpectedAnswerError
+    return cls(
+        message=message or body.summary(),
+        code=code if code is not None and code != status else None,
+        retry_after=retry_after(body.answer.headers.get("Retry-After")),
+        **common,
+    )

@@ -5,11 +5,11 @@ expired), one request with its retries, and one progress event per outcome.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from . import auth
-from .answers import DEFAULT_MAX_VALUES, Redactor, clean, decode, request_id_of
+from .answers import Redactor, clean, decode, request_id_of
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -18,17 +18,22 @@ from .errors import (
     RequestTooLargeError,
     TooManyPointsError,
     TransportError,
+    TransportKind,
     UnexpectedAnswerError,
 )
-from .model import Deadline, RequestEvent
+from .model import RequestEvent
+from .request import Request
 from .retry import RetryPolicy
 from .settings import Settings
 from .tokens import TOKEN_OPERATION, fetch_token
 from .transport import Transport
 
-__all__ = ["Caller", "is_split_error", "short"]
+__all__ = ["Accept", "Caller", "is_split_error", "short"]
 
 _EXPIRED_TOKEN_CODE = 1203
+
+#: What a caller makes of a success envelope (it may raise: an answer it refuses).
+Accept = Callable[[dict[str, Any]], Any]
 
 
 def is_split_error(exc: BaseException, operation: str) -> bool:
@@ -38,6 +43,10 @@ def is_split_error(exc: BaseException, operation: str) -> bool:
 
 def _no_token(exc: BaseException) -> bool:
     return getattr(exc, "operation", None) == TOKEN_OPERATION
+
+
+def _request_id(exc: BaseException) -> str | None:
+    return exc.request_id if isinstance(exc, ApiError) else None
 
 
 def short(exc: BaseException) -> str:
@@ -101,146 +110,44 @@ class Caller:
 
     def call(
         self,
-        method: str,
-        path: str,
-        query: Mapping[str, str],
-        body: bytes | None,
+        request: Request,
         *,
-        operation: str,
-        target: str,
-        context: Mapping[str, Any] | None = None,
-        accept: Callable[[dict[str, Any]], Any] | None = None,
-        until: Deadline | None = None,
-        event: Mapping[str, Any] | None = None,
-        splittable: bool = False,
-        split_part: bool = False,
-        max_values: int = DEFAULT_MAX_VALUES,
+        accept: Accept | None = None,
         failed_attempts: list[BaseException] | None = None,
     ) -> tuple[dict[str, Any], Any]:
         """One request with retries: the success envelope and ``accept(envelope)``'s result.
 
-        ``accept`` judges a success envelope (it may raise); ``event`` adds fields (batch, assets...) to
-        the progress events: "retrying" before each wait, then one "ok", "failed" or (for a
-        ``splittable`` request answered 61105/413) "split".
+        ``failed_attempts`` collects each failure that was retried. Progress events: "retrying" before
+        each wait, then one "ok", "failed", "not sent" (no token) or, for a ``splittable`` request
+        answered 61105/413, "split".
         """
-        ctx = dict(context or {})
-        extra = dict(event or {})
-        started = time.monotonic()
-        dns_failures = 0
-
-        def emit(outcome: str, request_id: str | None = None, detail: str = "") -> None:
-            if split_part:
-                detail = f"part of a split request; {detail}" if detail else "part of a split request"
-            self._emit(
-                RequestEvent(
-                    operation, target, outcome, time.monotonic() - started, request_id, detail=detail, **extra
-                )
-            )
-
-        def attempt() -> tuple[dict[str, Any], Any]:
-            nonlocal dns_failures
-            try:
-                envelope = self._authenticated(method, path, query, body, operation, target, ctx, max_values)
-            except TransportError as exc:
-                if exc.kind == "dns":
-                    dns_failures += 1
-                    exc.retryable = dns_failures < 2  # one retry covers a resolver's hiccup
-                raise
-            if accept is None:
-                return envelope, None
-            try:
-                return envelope, accept(envelope)
-            except EnosError:
-                raise
-            except Exception as exc:  # a shape the handler did not foresee is still an answer we refuse
-                raise UnexpectedAnswerError(
-                    operation=operation,
-                    message=f"cannot read the answer's data ({type(exc).__name__})",
-                    code=0,
-                    request_id=request_id_of(envelope, {}),
-                    http_status=200,
-                    target=target,
-                    context=ctx,
-                ) from None
+        progress = _Progress(request, self._emit, self.retry.deadline)
 
         def retrying(exc: BaseException, wait_s: float, attempt_no: int) -> None:
             if failed_attempts is not None:
                 failed_attempts.append(exc)
-            if _no_token(exc):
-                # The token request has its own line; this one was never sent.
-                emit(
-                    "retrying",
-                    None,
-                    f"attempt {attempt_no} not sent (no access token); retrying in {wait_s:.1f} s",
-                )
-                return
-            rid = exc.request_id if isinstance(exc, ApiError) else None
-            budget = ""
-            if attempt_no == 1:  # once per request: how long this may go on
-                budget = f" (for up to {self.retry.deadline:g} s: enos:retryDeadlineSeconds)"
-            emit(
-                "retrying",
-                rid,
-                f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s{budget}",
-            )
+            progress.retrying(exc, wait_s, attempt_no)
 
+        until = request.until
         try:
             if until is not None and self.retry.clock() >= until.at:
                 # Paging, polling and batches all pass here: nothing new starts past the bound.
-                raise OperationTimeoutError(operation, target, until.seconds, until.setting)
-            envelope, accepted = self.retry.run(attempt, retrying, until=until.at if until else None)
+                raise OperationTimeoutError(request.operation, request.target, until.seconds, until.setting)
+            attempts = _Attempts(self, request, accept)
+            envelope, accepted = self.retry.run(attempts, retrying, until=until.at if until else None)
         except EnosError as exc:
-            rid = exc.request_id if isinstance(exc, ApiError) else None
-            if splittable and is_split_error(exc, operation):
-                why = (
-                    "61105 (too many points)"
-                    if isinstance(exc, TooManyPointsError)
-                    else "HTTP 413 (too large)"
-                )
-                emit("split", rid, f"EnOS answered {why}; sending it as two requests")
-            elif _no_token(exc):
-                emit("not sent", None, "no access token (see the Get access token line)")
-            else:
-                emit("failed", rid, short(exc))
+            progress.failed(exc)
             raise
-        rid = envelope.get("requestId")
-        emit("ok", rid if isinstance(rid, str) else None)
+        progress.ok(envelope)
         return envelope, accepted
 
-    def _authenticated(
-        self,
-        method: str,
-        path: str,
-        query: Mapping[str, str],
-        body: bytes | None,
-        operation: str,
-        target: str,
-        context: Mapping[str, Any],
-        max_values: int,
-    ) -> dict[str, Any]:
+    def authenticated(self, request: Request) -> dict[str, Any]:
         """One attempt with the cached token; an expired token is renewed once and the attempt repeated."""
         key = self.settings.cache_key
         for renewal in (False, True):
             token = self._tokens.get(key, self._fetch_token)
-            if self.settings.auth_scheme == "bearer":
-                headers = {"Authorization": f"Bearer {token.value}"}
-                signature = None
-            else:
-                headers = auth.signed_headers(
-                    token.value, query, body or b"", self.settings.secret_key, self._now_ms()
-                )
-                signature = headers["apim-signature"]
-            answer = self.transport.send(method, path, query, body, headers, operation, target)
             try:
-                return decode(
-                    answer,
-                    operation=operation,
-                    target=target,
-                    context=context,
-                    code_key="code",
-                    redact=Redactor((self.settings.secret_key, token.value, signature)),
-                    max_values=max_values,
-                )
+                return self._send(request, token.value)
             except AuthenticationError as exc:
                 # An expired (or revoked) token: renew once, then let a second refusal stand.
                 expired = exc.http_status == 401 or exc.code == _EXPIRED_TOKEN_CODE
@@ -248,3 +155,97 @@ class Caller:
                     raise
                 self._tokens.invalidate(key, token)
         raise AssertionError("unreachable")
+
+    def _send(self, request: Request, token: str) -> dict[str, Any]:
+        """One attempt, signed (or bearer), its answer decoded with every secret of the call hidden."""
+        s = self.settings
+        signature = None
+        if s.auth_scheme == "bearer":
+            headers = {"Authorization": f"Bearer {token}"}
+        else:
+            body = request.body or b""
+            headers = auth.signed_headers(token, request.query, body, s.secret_key, self._now_ms())
+            signature = headers["apim-signature"]
+        answer = self.transport.send(request, headers)
+        return decode(answer, request, code_key="code", redact=Redactor((s.secret_key, token, signature)))
+
+
+class _Attempts:
+    """The attempts of one request, each authenticated and its envelope judged by ``accept``. A host that
+    does not resolve gets one retry (a resolver's hiccup), not a retry budget's worth."""
+
+    def __init__(self, caller: Caller, request: Request, accept: Accept | None) -> None:
+        self._caller = caller
+        self._request = request
+        self._accept = accept
+        self._dns_failures = 0
+
+    def __call__(self) -> tuple[dict[str, Any], Any]:
+        try:
+            envelope = self._caller.authenticated(self._request)
+        except TransportError as exc:
+            if exc.kind is TransportKind.DNS:
+                self._dns_failures += 1
+                exc.retryable = self._dns_failures < 2
+            raise
+        if self._accept is None:
+            return envelope, None
+        try:
+            return envelope, self._accept(envelope)
+        except EnosError:
+            raise
+        except Exception as exc:  # a shape the handler did not foresee is still an answer we refuse
+            r = self._request
+            raise UnexpectedAnswerError(
+                operation=r.operation,
+                message=f"cannot read the answer's data ({type(exc).__name__})",
+                code=0,
+                request_id=request_id_of(envelope, {}),
+                http_status=200,
+                target=r.target,
+                context=dict(r.context),
+            ) from None
+
+
+class _Progress:
+    """The progress events of one request, timed from its start."""
+
+    def __init__(self, request: Request, emit: Callable[[RequestEvent], None], retry_deadline: float) -> None:
+        self._request = request
+        self._emit = emit
+        self._retry_deadline = retry_deadline
+        self._started = time.monotonic()
+
+    def _event(self, outcome: str, request_id: str | None = None, detail: str = "") -> None:
+        r = self._request
+        if r.split_part:
+            detail = f"part of a split request; {detail}" if detail else "part of a split request"
+        elapsed = time.monotonic() - self._started
+        self._emit(
+            RequestEvent(r.operation, r.target, outcome, elapsed, request_id, detail=detail, **r.event)
+        )
+
+    def retrying(self, exc: BaseException, wait_s: float, attempt_no: int) -> None:
+        if _no_token(exc):
+            # The token request has its own line; this one was never sent.
+            detail = f"attempt {attempt_no} not sent (no access token); retrying in {wait_s:.1f} s"
+            self._event("retrying", None, detail)
+            return
+        budget = ""
+        if attempt_no == 1:  # once per request: how long this may go on
+            budget = f" (for up to {self._retry_deadline:g} s: enos:retryDeadlineSeconds)"
+        detail = f"attempt {attempt_no} failed ({short(exc)}); retrying in {wait_s:.1f} s{budget}"
+        self._event("retrying", _request_id(exc), detail)
+
+    def failed(self, exc: EnosError) -> None:
+        if self._request.splittable and is_split_error(exc, self._request.operation):
+            why = "61105 (too many points)" if isinstance(exc, TooManyPointsError) else "HTTP 413 (too large)"
+            self._event("split", _request_id(exc), f"EnOS answered {why}; sending it as two requests")
+        elif _no_token(exc):
+            self._event("not sent", None, "no access token (see the Get access token line)")
+        else:
+            self._event("failed", _request_id(exc), short(exc))
+
+    def ok(self, envelope: dict[str, Any]) -> None:
+        rid = envelope.get("requestId")
+        self._event("ok", rid if isinstance(rid, str) else None)

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from . import auth, pipeline_control, pipelines, stage_state
-from .answers import DEFAULT_MAX_VALUES
 from .calls import Caller
 from .ids import JoinedIds, canonical_ids
 from .model import Deadline, RequestEvent, ResetReport, StageTarget
+from .request import DEFAULT_MAX_VALUES, Request
 from .retry import RetryPolicy
 from .settings import Settings
 from .transport import SESSIONS, SessionPool, Transport
@@ -50,7 +50,7 @@ class EnosClient:
         sessions: SessionPool = SESSIONS,
     ) -> None:
         self.settings = settings
-        self.retry = retry if retry is not None else RetryPolicy(deadline=settings.retry_deadline)
+        self.retry = retry if retry is not None else RetryPolicy(deadline=settings.timeouts.retry_deadline)
         self._on_event = on_event
         self._shared_until: Deadline | None = None
         self._caller = Caller(settings, Transport(settings, sessions), self.retry, tokens, self._emit, now_ms)
@@ -65,14 +65,11 @@ class EnosClient:
     def _until(self) -> Deadline:
         if self._shared_until is not None:
             return self._shared_until
-        return self._bound(self.settings.reset_timeout, "enos:resetTimeoutSeconds")
-
-    def _bound(self, seconds: float, setting: str) -> Deadline:
-        return Deadline(self.retry.clock() + seconds, seconds, setting)
+        return self.settings.timeouts.reset_deadline(self.retry.clock())
 
     def operation_deadline(self) -> Deadline:
         """A bound ``operation_timeout`` from now, for a pause or start and its wait."""
-        return self._bound(self.settings.operation_timeout, "enos:operationTimeoutSeconds")
+        return self.settings.timeouts.operation_deadline(self.retry.clock())
 
     def share_bound(self) -> None:
         """From now on every operation of this client shares one total bound, ``reset_timeout`` from now
@@ -98,17 +95,18 @@ class EnosClient:
         """
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-        envelope, _ = self._caller.call(
+        request = Request(
             method,
             path,
             query,
             body,
-            operation=operation,
-            target=target,
-            context=context,
+            operation,
+            target,
+            context=context or {},
             until=self._until(),
             max_values=max_values,
         )
+        envelope, _ = self._caller.call(request)
         return envelope
 
     def delete_stage_state(

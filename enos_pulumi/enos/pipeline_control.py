@@ -17,6 +17,7 @@ from .errors import (
     PipelineNotListedError,
     PipelineStatusError,
     TransportError,
+    TransportKind,
 )
 from .model import Deadline, RequestEvent
 from .pipelines import operate, status_of
@@ -49,7 +50,15 @@ def start_body(
 
 
 #: Transport failures after which a request may have reached EnOS: it went out, its answer did not come.
-_MAYBE_SENT = frozenset({"timeout", "closed", "bad-answer", "too-large", ""})
+_MAYBE_SENT = frozenset(
+    {
+        TransportKind.TIMEOUT,
+        TransportKind.CLOSED,
+        TransportKind.BAD_ANSWER,
+        TransportKind.TOO_LARGE,
+        TransportKind.UNCLASSIFIED,
+    }
+)
 
 
 def _may_have_landed(failed: list[BaseException]) -> bool:

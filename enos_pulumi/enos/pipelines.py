@@ -7,10 +7,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .answers import DEFAULT_MAX_VALUES, clean
+from .answers import clean
 from .calls import Caller
 from .errors import UnexpectedAnswerError
 from .model import Deadline
+from .request import DEFAULT_MAX_VALUES, Request
 
 __all__ = ["PIPELINES_PATH", "PIPELINE_PAGE_SIZE", "PIPELINE_PATH", "list_pipelines", "operate", "status_of"]
 
@@ -75,18 +76,19 @@ def list_pipelines(
                 target=f"org {org_id}",
                 context={"org_id": org_id},
             )
-        envelope, _ = caller.call(
+        request = Request(
             "GET",
             PIPELINES_PATH,
             {"orgId": org_id, "pageNo": str(page), "pageSize": str(page_size), "ifReleased": "true"},
             None,
-            operation=LIST,
-            target=f"org {org_id}",
+            LIST,
+            f"org {org_id}",
             context={"org_id": org_id},
             until=until,
             # A page of entries (more than asked for, if the gateway ignores pageSize), each of some fields.
             max_values=256 * page_size + DEFAULT_MAX_VALUES,
         )
+        envelope, _ = caller.call(request)
         pipelines, count = _page(envelope, org_id, page)
         fresh = [p for p in pipelines if p["pipelineId"] not in seen]
         if not fresh:
@@ -135,15 +137,15 @@ def operate(
     failed_attempts: list[BaseException] | None = None,
 ) -> dict[str, Any]:
     """Operate Pipeline (pause, start, stop...); ``start`` needs ``executionMode`` and ``kafkaRate``."""
-    envelope, _ = caller.call(
+    request = Request(
         "POST",
         PIPELINE_PATH + quote(pipeline_id, safe=""),
         {"action": action, "orgId": org_id},
         _json_body(body),
-        operation=f"Operate Pipeline ({action})",
-        target=f"pipeline {pipeline_id}",
+        f"Operate Pipeline ({action})",
+        f"pipeline {pipeline_id}",
         context={"org_id": org_id, "pipeline_id": pipeline_id},
         until=until,
-        failed_attempts=failed_attempts,
     )
+    envelope, _ = caller.call(request, failed_attempts=failed_attempts)
     return envelope

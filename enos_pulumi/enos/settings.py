@@ -10,11 +10,12 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .timeouts import Timeouts
 
 __all__ = [
     "AUTH_SCHEMES",
@@ -28,12 +29,7 @@ __all__ = [
 
 DEFAULT_PARALLEL_REQUESTS = 4
 DEFAULT_MAX_PAIRS_PER_REQUEST = 100_000
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 60.0
-DEFAULT_ATTEMPT_TIMEOUT = 60.0
-DEFAULT_RETRY_DEADLINE = 120.0
-DEFAULT_RESET_TIMEOUT = 1800.0
-DEFAULT_OPERATION_TIMEOUT = 300.0
+_TIMEOUTS = Timeouts()
 #: What is read of any answer: a Get Stage State of 100,000 pairs with state is ~10 MB, every other EnOS
 #: answer is tiny; an endless error page must not grow the process.
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -63,11 +59,8 @@ ORG_ID_KEYS = ("enos:orgId", "ENOS_ORG_ID")
 class Settings:
     """Everything needed to call EnOS. ``repr``/``str`` never show the secret key.
 
-    Time bounds, from the smallest up: one socket read waits at most ``read_timeout`` and a connection
-    at most ``connect_timeout``; one attempt (connect, send, the whole answer) takes at most
-    ``attempt_timeout``; one request's retries start within ``retry_deadline`` of its own first attempt;
-    one operation (a reset's requests, a status check) starts nothing after ``reset_timeout``; a wait for
-    a pipeline status gives up after ``operation_timeout``.
+    The six time bounds are fields of their own (each is a setting, and ``resolve_settings`` takes
+    them by these names); the client reads them as one value, :attr:`timeouts`, which says how they nest.
     """
 
     api_gateway: str
@@ -75,32 +68,38 @@ class Settings:
     secret_key: str = field(repr=False)
     parallel_requests: int = DEFAULT_PARALLEL_REQUESTS
     max_pairs_per_request: int = DEFAULT_MAX_PAIRS_PER_REQUEST
-    retry_deadline: float = DEFAULT_RETRY_DEADLINE
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    read_timeout: float = DEFAULT_READ_TIMEOUT
-    attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT
-    reset_timeout: float = DEFAULT_RESET_TIMEOUT
-    operation_timeout: float = DEFAULT_OPERATION_TIMEOUT
+    retry_deadline: float = _TIMEOUTS.retry_deadline
+    connect_timeout: float = _TIMEOUTS.connect
+    read_timeout: float = _TIMEOUTS.read
+    attempt_timeout: float = _TIMEOUTS.attempt
+    reset_timeout: float = _TIMEOUTS.reset
+    operation_timeout: float = _TIMEOUTS.operation
     auth_scheme: str = "apim-signature"
     ca_bundle: str | None = None
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
     def __repr__(self) -> str:
-        return (
-            f"Settings(api_gateway={self.api_gateway!r}, access_key={self.access_key!r}, "
-            f"secret_key=<hidden>, parallel_requests={self.parallel_requests}, "
-            f"max_pairs_per_request={self.max_pairs_per_request}, retry_deadline={self.retry_deadline}, "
-            f"connect_timeout={self.connect_timeout}, read_timeout={self.read_timeout}, "
-            f"attempt_timeout={self.attempt_timeout}, reset_timeout={self.reset_timeout}, "
-            f"operation_timeout={self.operation_timeout}, auth_scheme={self.auth_scheme!r}, "
-            f"ca_bundle={self.ca_bundle!r}, max_answer_bytes={self.max_answer_bytes})"
-        )
+        # Every field, those marked repr=False (the secret key) as <hidden>.
+        shown = (f"{f.name}={repr(getattr(self, f.name)) if f.repr else '<hidden>'}" for f in fields(self))
+        return f"Settings({', '.join(shown)})"
 
     __str__ = __repr__
 
     def __reduce__(self) -> Any:
         # A pickle would carry the secret key in clear (into a dynamic provider's stored state, say).
         raise TypeError("Settings hold the secret key and are never pickled: resolve them again where needed")
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The six time bounds as one value."""
+        return Timeouts(
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            attempt=self.attempt_timeout,
+            retry_deadline=self.retry_deadline,
+            reset=self.reset_timeout,
+            operation=self.operation_timeout,
+        )
 
     @property
     def cache_key(self) -> tuple[str, str]:
@@ -281,12 +280,12 @@ def resolve_settings(
                 *sources,
             )
         ),
-        retry_deadline=_number("retry_deadline", DEFAULT_RETRY_DEADLINE, 0, 3600, False, *sources),
-        read_timeout=_number("read_timeout", DEFAULT_READ_TIMEOUT, 0.1, 600, False, *sources),
-        connect_timeout=_number("connect_timeout", DEFAULT_CONNECT_TIMEOUT, 0.1, 600, False, *sources),
-        attempt_timeout=_number("attempt_timeout", DEFAULT_ATTEMPT_TIMEOUT, 0.1, 3600, False, *sources),
-        reset_timeout=_number("reset_timeout", DEFAULT_RESET_TIMEOUT, 1, 86400, False, *sources),
-        operation_timeout=_number("operation_timeout", DEFAULT_OPERATION_TIMEOUT, 1, 86400, False, *sources),
+        retry_deadline=_number("retry_deadline", _TIMEOUTS.retry_deadline, 0, 3600, False, *sources),
+        read_timeout=_number("read_timeout", _TIMEOUTS.read, 0.1, 600, False, *sources),
+        connect_timeout=_number("connect_timeout", _TIMEOUTS.connect, 0.1, 600, False, *sources),
+        attempt_timeout=_number("attempt_timeout", _TIMEOUTS.attempt, 0.1, 3600, False, *sources),
+        reset_timeout=_number("reset_timeout", _TIMEOUTS.reset, 1, 86400, False, *sources),
+        operation_timeout=_number("operation_timeout", _TIMEOUTS.operation, 1, 86400, False, *sources),
         auth_scheme=_choice("auth_scheme", "apim-signature", AUTH_SCHEMES, *sources),
         ca_bundle=_ca_bundle(*sources),
     )

@@ -10,12 +10,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .answers import DEFAULT_MAX_VALUES
-from .batches import run_batches
+from .batches import BatchedOperation, run_batches
 from .calls import Caller
 from .errors import DeletionRejectedError, UnexpectedAnswerError
 from .ids import Batch, join_range
 from .model import Deadline, ResetReport, StageTarget
+from .request import DEFAULT_MAX_VALUES
 
 __all__ = ["STAGE_STATE_PATH", "delete_stage_state", "get_stage_state", "remaining_pairs", "stage_body"]
 
@@ -86,18 +86,17 @@ def delete_stage_state(
                 **_refusal(DELETE, target, envelope, f"data: {shown} (deletion failed)")
             )
 
-    results = run_batches(
-        caller,
-        path=STAGE_STATE_PATH,
-        action="delete",
-        operation=DELETE,
-        target=target,
-        assets=assets,
-        points=points,
+    delete = BatchedOperation(
+        DELETE,
+        STAGE_STATE_PATH,
+        "delete",
+        target,
+        assets,
+        points,
         body=lambda b: stage_body(target, assets, points, b),
         handle=check,
-        until=until,
     )
+    results = run_batches(caller, delete, until)
     ids = tuple(rid for rid, _ in results if rid is not None)
     return ResetReport(ids, len(assets) * len(points), requests=len(results))
 
@@ -138,21 +137,20 @@ def get_stage_state(
 
     Every item is an object with string ``assetId`` and ``pointId``; any other shape is an error.
     """
-    results = run_batches(
-        caller,
-        path=STAGE_STATE_PATH,
-        action="get",
-        operation=GET,
-        target=target,
-        assets=assets,
-        points=points,
+    get = BatchedOperation(
+        GET,
+        STAGE_STATE_PATH,
+        "get",
+        target,
+        assets,
+        points,
         body=lambda b: stage_body(target, assets, points, b),
         handle=lambda envelope, _b: _items(envelope, target),
-        until=until,
         # An item per pair at most, each a handful of fields (a value may be a record of its own): more
         # values than that is not an answer.
         max_values=lambda b: 16 * b.pairs + DEFAULT_MAX_VALUES,
     )
+    results = run_batches(caller, get, until)
     items = [item for _, chunk in results for item in chunk]
     return items, tuple(rid for rid, _ in results if rid is not None)
 

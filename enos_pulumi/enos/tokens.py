@@ -17,6 +17,7 @@ from .errors import (
     ServerError,
     UnexpectedAnswerError,
 )
+from .request import Request
 from .settings import Settings
 from .transport import Transport
 
@@ -52,16 +53,10 @@ def fetch_token(
         raise ConfigurationError(
             "the access key or secret key holds characters that cannot be encoded as UTF-8 (not shown)"
         ) from None
-    answer = transport.send("POST", TOKEN_PATH, {}, body, {}, TOKEN_OPERATION, target)
+    request = Request("POST", TOKEN_PATH, {}, body, TOKEN_OPERATION, target)
+    answer = transport.send(request, {})
     try:
-        envelope = decode(
-            answer,
-            operation=TOKEN_OPERATION,
-            target=target,
-            context={},
-            code_key="status",
-            redact=Redactor((s.secret_key,)),
-        )
+        envelope = decode(answer, request, code_key="status", redact=Redactor((s.secret_key,)))
     except AuthenticationError as exc:
         if exc.code == _DUPLICATED_ENCRYPTION:
             # A replayed timestamp: the next attempt has a new one, so this one is worth retrying.

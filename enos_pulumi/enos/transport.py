@@ -2,16 +2,12 @@
 
 Every attempt is watched (:mod:`.watchdog`), so a gateway that trickles or stalls cannot hold it past
 ``attempt_timeout``. Bodies are streamed and capped at ``max_answer_bytes``. Failures become
-:class:`TransportError` in our own words: the HTTP stack's texts can quote header values (a token), so
-they are never copied, and the chain of low-level causes is not attached (the Pulumi host prints whole
-tracebacks).
+:class:`TransportError` in our own words (:mod:`.failures`).
 """
 
 from __future__ import annotations
 
 import queue
-import socket
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,9 +16,10 @@ from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from urllib3.exceptions import NameResolutionError
 
-from .errors import TransportError
+from .errors import TransportError, TransportKind
+from .failures import Failure, printable, transport_error
+from .request import Request
 from .settings import Settings
 from .watchdog import WatchedAdapter, watched
 
@@ -101,38 +98,27 @@ class Transport:
     def __init__(self, settings: Settings, sessions: SessionPool = SESSIONS) -> None:
         self.settings = settings
         self._sessions = sessions
+        self.timeouts = settings.timeouts
         parts = urlsplit(settings.api_gateway)
         self.host = parts.hostname or settings.api_gateway
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        query: Mapping[str, str],
-        body: bytes | None,
-        headers: Mapping[str, str],
-        operation: str,
-        target: str,
-    ) -> Answer:
+    def send(self, request: Request, headers: Mapping[str, str]) -> Answer:
         s = self.settings
-        url = s.api_gateway + path + ("?" + urlencode(query) if query else "")
+        url = s.api_gateway + request.path + ("?" + urlencode(request.query) if request.query else "")
         all_headers = {**headers, "Accept": "application/json", "Accept-Encoding": "identity"}
-        if body is not None:
+        if request.body is not None:
             all_headers["Content-Type"] = CONTENT_TYPE
         status = 0
         # The watch ends before the session (and its kept-alive connection) goes back to the pool.
-        with self._sessions.session(s.api_gateway) as session, watched(s.attempt_timeout) as watch:
+        with self._sessions.session(s.api_gateway) as session, watched(self.timeouts.attempt) as watch:
             try:
                 response = session.request(
-                    method,
+                    request.method,
                     url,
-                    data=body,
+                    data=request.body,
                     headers=all_headers,
-                    timeout=(
-                        min(s.connect_timeout, s.attempt_timeout),
-                        min(s.read_timeout, s.attempt_timeout),
-                    ),
+                    timeout=self.timeouts.socket,
                     allow_redirects=False,
                     stream=True,
                     verify=s.ca_bundle or True,
@@ -147,18 +133,19 @@ class Transport:
                     "Content-Length" in response.headers
                     or "chunked" in response.headers.get("Transfer-Encoding", "").lower()
                 )
-                return Answer(status, _printable(response.reason), response.headers, content, framed)
+                return Answer(status, printable(response.reason), response.headers, content, framed)
             except _TooLarge:
                 raise TransportError(
-                    operation,
+                    request.operation,
                     f"the answer (HTTP {status}) is larger than {s.max_answer_bytes // (1024 * 1024)} MiB; "
                     f"it was not read further",
-                    target,
+                    request.target,
                     retryable=status in _TRANSIENT,
-                    kind="too-large",
+                    kind=TransportKind.TOO_LARGE,
                 ) from None
-            except Exception as exc:  # every failure of the HTTP stack is worded here
-                raise self._error(exc, watch.expired, watch.sent, operation, target) from None
+            except Exception as exc:  # every failure of the HTTP stack is worded by the failure table
+                failure = Failure(exc, watch.expired, watch.sent, self.host, self.port, self.timeouts)
+                raise transport_error(failure, request.operation, request.target) from None
 
     def _read(self, response: requests.Response) -> bytes:
         cap = self.settings.max_answer_bytes
@@ -174,92 +161,6 @@ class Transport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _error(
-        self, exc: Exception, expired: bool, sent: bool, operation: str, target: str
-    ) -> TransportError:
-        s = self.settings
-        where = f"{self.host}:{self.port}"
-        if expired:
-            return TransportError(
-                operation,
-                f"no complete answer from {where} within {s.attempt_timeout:g} s "
-                f"(enos:attemptTimeoutSeconds)",
-                target,
-                kind="timeout",
-            )
-        if _caused_by(exc, NameResolutionError) or _caused_by(exc, socket.gaierror):
-            return TransportError(
-                operation,
-                f"cannot resolve host {self.host} — check enos:apiGateway / ENOS_API_GATEWAY and this "
-                f"machine's DNS",
-                target,
-                kind="dns",
-            )
-        if _caused_by(exc, ConnectionRefusedError):
-            return TransportError(
-                operation,
-                f"cannot connect to {where}: connection refused — check enos:apiGateway / ENOS_API_GATEWAY "
-                f"and that the gateway is reachable from this machine",
-                target,
-                kind="refused",
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return TransportError(
-                operation,
-                f"cannot connect to {where} within {s.connect_timeout:g} s — check enos:apiGateway and "
-                f"the network path (proxy, firewall)",
-                target,
-                kind="connect-timeout",
-            )
-        if isinstance(exc, requests.exceptions.SSLError) or _caused_by(exc, ssl.SSLError):
-            cert = _cert_error(exc)
-            if cert is not None:
-                return TransportError(
-                    operation,
-                    f"TLS certificate verify failed for {self.host} ({cert}) — if the gateway uses a "
-                    f"corporate or self-signed CA, set enos:caBundle / ENOS_CA_BUNDLE to its PEM file",
-                    target,
-                    retryable=False,
-                    kind="tls",
-                )
-            return TransportError(operation, f"TLS handshake with {where} failed", target, kind="tls")
-        if isinstance(exc, requests.exceptions.Timeout):
-            return TransportError(
-                operation,
-                f"no data from {where} for {min(s.read_timeout, s.attempt_timeout):g} s",
-                target,
-                kind="timeout",
-            )
-        if isinstance(
-            exc,
-            (
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-                ConnectionError,
-            ),
-        ):
-            return TransportError(
-                operation, f"the connection to {where} failed before a complete answer", target, kind="closed"
-            )
-        if sent:
-            # The request went out; what failed is the answer (a malformed head, say): the gateway's
-            # doing, and worth another attempt.
-            return TransportError(
-                operation,
-                f"the answer from {where} could not be read ({type(exc).__name__})",
-                target,
-                kind="bad-answer",
-            )
-        # Anything else (an invalid header value, a URL the stack refuses) will fail the same way again.
-        return TransportError(
-            operation,
-            f"the request to {where} could not be made ({type(exc).__name__})",
-            target,
-            retryable=False,
-            kind="invalid",
-        )
-
 
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -270,38 +171,3 @@ class _TooLarge(Exception):
 
 class _Expired(Exception):
     pass
-
-
-def _printable(text: str | None) -> str:
-    # Not cut short here: what is shown is cut by answers.clean, after any echoed secret is hidden.
-    return "".join(ch for ch in (text or "")[:4000] if ch.isprintable())
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception, its causes and contexts, and exceptions held in their args (urllib3 nests them)."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo and len(seen) < 20:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    return any(isinstance(e, kind) for e in _chain(exc))
-
-
-def _cert_error(exc: BaseException) -> str | None:
-    for e in _chain(exc):
-        if isinstance(e, ssl.SSLCertVerificationError):
-            # OpenSSL's reason (e.g. "self-signed certificate"): safe to show, it quotes nothing of ours.
-            reason = getattr(e, "verify_message", None) or (str(e.args[-1]) if e.args else "")
-            return _printable(reason.replace("certificate verify failed: ", "")) or "not trusted"
-    return None

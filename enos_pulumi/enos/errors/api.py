@@ -1,102 +1,33 @@
-"""One exception hierarchy, rooted at :class:`EnosError`.
+"""What EnOS (or its gateway) answered, as errors: :class:`ApiError`, a class per kind of refusal, and the
+table from EnOS codes and HTTP statuses to those classes.
 
 API errors keep what EnOS said (code, message, requestId) plus the HTTP status and the operation, and
-their text tells the user what to check. No secret (key, token, signature) is ever part of an error.
+their text tells the user what to check.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .base import EnosError
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
-    "ConfigurationError",
     "DeletionRejectedError",
-    "EnosError",
-    "InvalidIdsError",
     "InvalidParameterError",
     "InvalidTokenError",
-    "OperationTimeoutError",
     "PipelineAccessError",
-    "PipelineLeftPausedError",
     "PipelineNotFoundError",
-    "PipelineNotListedError",
-    "PipelineNotPausedError",
     "PipelineStatusError",
     "RateLimitedError",
     "RequestTooLargeError",
     "ServerError",
-    "StateRemainsError",
     "TooManyPointsError",
-    "TransportError",
     "UnexpectedAnswerError",
     "UnsupportedStageError",
     "api_error_class",
 ]
-
-
-class EnosError(Exception):
-    """Root of every error this package raises."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Subclasses take keyword-only or several arguments, so copies and pickles (e.g. across a process
-        # pool) are rebuilt without __init__: the text (with any appended note) and the attributes.
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
-
-    def append_to_message(self, note: str) -> None:
-        # Part of str(), not an exception note: the Pulumi host shows the text, and Python 3.10 has
-        # no add_note.
-        self.args = (f"{self.args[0] if self.args else ''} {note}".strip(), *self.args[1:])
-
-
-class ConfigurationError(EnosError, ValueError):
-    """A connection setting is missing or invalid (names the stack config key and the variable)."""
-
-
-class InvalidIdsError(EnosError, ValueError):
-    """An asset or point ID input is unusable; ``input_name`` is the resource input to fix."""
-
-    def __init__(self, input_name: str, reason: str) -> None:
-        super().__init__(f"{input_name}: {reason}")
-        self.input_name = input_name
-        self.reason = reason
-
-
-class TransportError(EnosError):
-    """No usable HTTP answer (connection refused or dropped, timeout, TLS) even after retrying.
-
-    ``detail`` is our own wording, never the HTTP stack's text (which can quote header values).
-    """
-
-    def __init__(
-        self, operation: str, detail: str, target: str = "", *, retryable: bool = True, kind: str = ""
-    ) -> None:
-        where = f" for {target}" if target else ""
-        super().__init__(f"{operation} failed{where}: {detail}")
-        self.operation = operation
-        self.detail = detail
-        self.target = target
-        #: False for failures that another attempt cannot mend (a TLS certificate problem, a bad URL).
-        self.retryable = retryable
-        #: What went wrong, for callers that treat kinds differently: "dns", "refused", "connect-timeout",
-        #: "timeout", "tls", "closed", "too-large", "bad-answer" or "invalid" ("" when unclassified).
-        self.kind = kind
-
-
-class OperationTimeoutError(EnosError):
-    """A whole operation (a reset's requests, a status wait) ran past its stated bound."""
-
-    def __init__(self, operation: str, target: str, timeout: float, setting: str, progress: str = "") -> None:
-        where = f" for {target}" if target else ""
-        done = f"; {progress}" if progress else ""
-        super().__init__(
-            f"{operation} stopped{where}: it ran past its bound of {timeout:g} s ({setting}){done}"
-        )
-        self.operation = operation
-        self.target = target
-        self.timeout = timeout
-        self.setting = setting
 
 
 class ApiError(EnosError):
@@ -166,13 +97,6 @@ class ApiError(EnosError):
             "context": self.context,
             "retry_after": self.retry_after,
         }
-
-
-def _restore(cls: type[EnosError], args: tuple[Any, ...], state: dict[str, Any]) -> EnosError:
-    error = cls.__new__(cls)
-    error.args = args
-    error.__dict__.update(state)
-    return error
 
 
 class _Defaulting(dict[str, Any]):
@@ -288,91 +212,6 @@ class DeletionRejectedError(ApiError):
     """Delete Stage State answered ``code 0`` but ``data: false``: nothing may have been deleted."""
 
     hint = "EnOS reported the deletion as failed; check that the pipeline is paused, then run pulumi up again"
-
-
-class PipelineNotPausedError(EnosError):
-    """The pipeline's status is not PAUSED, so the reset was not attempted."""
-
-    def __init__(self, pipeline_id: str, org_id: str, status: str | None, *, pausing: bool = False) -> None:
-        if pausing:
-            advice = (
-                "pause_pipeline pauses only a RUNNING pipeline: bring it to RUNNING or PAUSED in the EnOS "
-                "console first"
-            )
-        else:
-            advice = (
-                "Pause it first (EnOS console or Operate Pipeline action=pause), set pause_pipeline=True to "
-                "have the reset pause and resume it, or set require_paused=False if you have checked this "
-                "yourself"
-            )
-        super().__init__(
-            f"Stage state reset refused: pipeline {pipeline_id} is {status}, but deleting stage state needs "
-            f"a PAUSED pipeline. {advice}. Nothing was deleted."
-        )
-        self.pipeline_id = pipeline_id
-        self.org_id = org_id
-        self.status = status
-
-
-class PipelineLeftPausedError(EnosError):
-    """The reset paused a running pipeline and could not start it again: it is left PAUSED.
-
-    ``start_error`` is what the start (or the wait for RUNNING) failed with; ``reset_error`` the reset's
-    own failure, if it failed too.
-    """
-
-    def __init__(
-        self,
-        pipeline_id: str,
-        org_id: str,
-        start_error: BaseException,
-        situation: str,
-        reset_error: BaseException | None = None,
-    ) -> None:
-        code = getattr(start_error, "code", None)
-        rid = getattr(start_error, "request_id", None)
-        what = f"EnOS {code}" if code not in (None, 0) else type(start_error).__name__
-        reset = f" The reset itself failed first: {reset_error}" if reset_error is not None else ""
-        super().__init__(
-            f"Pipeline {pipeline_id} (org {org_id}) is left PAUSED: {situation}, but starting it again "
-            f"failed ({what}, requestId {rid or 'none'}): {start_error}. Start it in the "
-            f"EnOS console (or Operate Pipeline action=start) now; pulumi up will not do it.{reset}"
-        )
-        self.pipeline_id = pipeline_id
-        self.org_id = org_id
-        self.code = code
-        self.request_id = rid
-        self.start_error = str(start_error)
-        self.reset_error = str(reset_error) if reset_error is not None else None
-
-
-class PipelineNotListedError(EnosError):
-    """The pipeline is not among the organization's released pipelines, so its status is unknown."""
-
-    def __init__(self, pipeline_id: str, org_id: str) -> None:
-        super().__init__(
-            f"Stage state reset refused: pipeline {pipeline_id} was not found among org {org_id}'s released "
-            f"pipelines (List Pipelines). Check pipeline_id and org_id (the organization must own the "
-            f"pipeline, and the pipeline must be released). Nothing was deleted."
-        )
-        self.pipeline_id = pipeline_id
-        self.org_id = org_id
-
-
-class StateRemainsError(EnosError):
-    """``verify=True``: after the delete, Get Stage State still returned items for the reset pairs."""
-
-    def __init__(self, target: str, remaining: int, sample: list[tuple[str, str]], request_ids: list[str]):
-        shown = ", ".join(f"{a}/{p}" for a, p in sample)
-        super().__init__(
-            f"Stage state reset for {target} did not take effect: {remaining} asset/point pair(s) still have "
-            f"state after deleting (e.g. {shown}; Get Stage State requestIds {', '.join(request_ids)}). "
-            f"Check that the pipeline stayed paused; pulumi up will retry the reset."
-        )
-        self.target = target
-        self.remaining = remaining
-        self.sample = sample
-        self.request_ids = request_ids
 
 
 _BY_CODE: dict[int, type[ApiError]] = {
