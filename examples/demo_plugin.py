@@ -79,9 +79,8 @@ def run_plugin_step(say: Callable[[str], None], expect: Callable[[bool, str], No
             say("   up again: same, no call")
             step = engine.up("windowAggReset", {**program, "trigger": "release-2026-12"})
             expect(step.op == "update", f"a new release should reset again, got {step.op}")
-            say(
-                f"   new release tag: {step.op}, {(step.outputs or {}).get('requestCount')} delete request(s)"
-            )
+            requests = int((step.outputs or {})["requestCount"])
+            say(f"   new release tag: {step.op}, {requests} delete request(s)")
             sim.clear_log()
             expect(
                 engine.destroy("windowAggReset").op == "delete" and not sim.requests, "destroy calls nothing"
