@@ -44,7 +44,8 @@ def check_config(news: Mapping[str, Any]) -> list[Failure]:
                 )
             )
         elif key in _STRINGS and not isinstance(value, str):
-            failures.append((key, f"must be a string, got {describe_value(value)}"))
+            shown = "its value is not shown" if key == SECRET_SETTING else f"got {describe_value(value)}"
+            failures.append((key, f"must be a string, {shown}"))
     return failures
 
 
