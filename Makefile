@@ -13,9 +13,11 @@ COMPAT_VENV ?= .venv-compat
 PULUMI_FLOOR := $(shell sed -n 's/.*"pulumi>=\([0-9.]*\).*/\1/p' pyproject.toml)
 REQUESTS_FLOOR := $(shell sed -n 's/.*"requests>=\([0-9.]*\).*/\1/p' pyproject.toml)
 URLLIB3_FLOOR := $(shell sed -n 's/.*"urllib3>=\([0-9.]*\).*/\1/p' pyproject.toml)
-# The SDK-facing tests (provider, host, program, testing kit) and the HTTP stack's (client, transport).
+# The SDK-facing tests (provider, host, program, testing kit, the provider plugin) and the HTTP stack's
+# (client, transport). The plugin serves the gRPC protocol through the SDK's stubs: its range is the SDK's.
 COMPAT_TESTS := tests/test_provider.py tests/test_provider_host.py tests/test_provider_engine.py \
 	tests/test_resource.py tests/test_secrets.py tests/test_testing.py tests/test_pausing_host.py \
+	tests/test_plugin.py tests/test_plugin_schema.py tests/test_plugin_process.py \
 	tests/test_client.py tests/test_client_e2e.py tests/test_client_tls.py tests/test_transport.py \
 	tests/test_calls.py tests/test_answers.py examples
 COMPAT_STAMP := $(COMPAT_VENV)/.installed

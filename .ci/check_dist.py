@@ -18,12 +18,17 @@ PACKAGE = "enos_pulumi"
 WHEEL_MUST_HOLD = [
     f"{PACKAGE}/__init__.py",
     f"{PACKAGE}/provider.py",
+    f"{PACKAGE}/plugin/__init__.py",
     f"{PACKAGE}/py.typed",
     f"{PACKAGE}/simulator/demo_seed.yaml",
 ]
 # Tracked files that must be in the sdist for its tests to run (and the wheel to be built from it).
 SDIST_TREES = (f"{PACKAGE}/", "tests/", "examples/")
 SDIST_FILES = ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "MANIFEST.in", "Makefile")
+# The checkout as a plugin directory (`pulumi package add`): a test runs it from the unpacked sdist.
+SDIST_PLUGIN_FILES = ("PulumiPlugin.yaml", "requirements.txt", "__main__.py")
+#: Commands the wheel installs (`pulumi-resource-enos` is how the Pulumi CLI finds the plugin on PATH).
+SCRIPTS = ("enos-simulator", "pulumi-resource-enos")
 
 
 def one(dist: Path, pattern: str) -> Path:
@@ -57,11 +62,15 @@ def main() -> int:
         names = set(wheel.namelist())
         dist_info = next(n for n in names if n.endswith(".dist-info/METADATA")).split("/")[0]
         metadata = wheel.read(f"{dist_info}/METADATA").decode()
+        entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
     problems += [f"wheel lacks {name}" for name in WHEEL_MUST_HOLD if name not in names]
     if f"{dist_info}/licenses/LICENSE" not in names:
         problems.append("wheel lacks the LICENSE file")
     if "License-Expression: Apache-2.0" not in metadata.splitlines():
         problems.append("wheel metadata has no 'License-Expression: Apache-2.0'")
+    problems += [
+        f"wheel installs no {name} command" for name in SCRIPTS if f"\n{name} = " not in entry_points
+    ]
     stray = sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{dist_info}/")))
     problems += [f"wheel holds {name} (outside the package)" for name in stray]
 
@@ -69,7 +78,7 @@ def main() -> int:
         members = [m.name for m in sdist.getmembers() if m.isfile()]
     prefix = members[0].split("/", 1)[0] + "/"
     in_sdist = {m[len(prefix) :] for m in members}
-    problems += [f"sdist lacks {name}" for name in SDIST_FILES if name not in in_sdist]
+    problems += [f"sdist lacks {name}" for name in SDIST_FILES + SDIST_PLUGIN_FILES if name not in in_sdist]
     problems += [
         f"sdist lacks tests/{name}"
         for name in ("conftest.py", "__init__.py")

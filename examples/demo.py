@@ -5,8 +5,8 @@ With the `pulumi` CLI on PATH, real `pulumi up` runs on a local file backend. Wi
 Pulumi's real provider host (`python -m pulumi.dynamic`, a fresh one per `pulumi up`, as the CLI starts
 it) in the engine's call order. Either way it shows: the first up resets N pairs in K requests (and the
 Get Stage State read of `verify=True`); a second up changes nothing; a changed ID list resets again;
-a running pipeline is refused with a clear message; the program's outputs after each up. Any surprise
-exits non-zero.
+a running pipeline is refused with a clear message; the program's outputs after each up. Its last step
+drives the provider plugin `pulumi-resource-enos` (examples/demo_plugin.py). Any surprise exits non-zero.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from demo_plugin import run_plugin_step
 
 from enos_pulumi.simulator import Simulator
 
@@ -273,6 +274,7 @@ def main() -> int:
     use_cli = shutil.which("pulumi") is not None and os.environ.get("ENOS_DEMO_NO_CLI") != "1"
     try:
         run(CliRunner if use_cli else HostRunner)
+        run_plugin_step(say, expect)
     except Surprise as exc:
         say(f"\nDEMO FAILED: {exc}")
         return 1

@@ -9,6 +9,8 @@
   ``enos_stack``, see :mod:`enos_pulumi.testing.plugin`) point it at the local EnOS simulator.
 - :class:`Engine` and :class:`ProviderHost` are the layers below, for driving one resource's inputs
   directly; :func:`capture_program` returns what a program registers.
+- :class:`PluginHost` and :class:`PluginEngine` drive the provider plugin ``pulumi-resource-enos`` (the
+  resource for programs in other languages) the same way.
 
 Install with ``pip install 'enos-pulumi[testing]'``. See docs/testing.md.
 """
@@ -25,6 +27,7 @@ from ._engine import (
     Step,
 )
 from ._host import DiffReply, HostError, ProviderHost
+from ._plugin_host import PluginEngine, PluginHost
 from ._program import Registration, capture_program, reset_pulumi_runtime, run_program
 from ._simulator import (
     PAUSED_PIPELINE,
@@ -55,6 +58,8 @@ __all__ = [
     "Engine",
     "HostError",
     "Interrupted",
+    "PluginEngine",
+    "PluginHost",
     "ProgramStack",
     "ProviderHost",
     "Registration",

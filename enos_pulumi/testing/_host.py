@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,15 @@ class ProviderHost:
     ``pulumi up`` shows it. :attr:`calls` lists the RPCs made, in order, as ``(method, urn)``.
     """
 
-    def __init__(self, cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
         self.cwd = str(cwd or Path.cwd())
+        #: The process to start: the dynamic provider host unless told otherwise (a provider plugin).
+        self.command = list(command or [sys.executable, "-u", "-m", "pulumi.dynamic"])
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PULUMI_PROJECT", "project")
         self.process: subprocess.Popen[bytes] | None = None
@@ -98,8 +105,8 @@ class ProviderHost:
         import grpc
         from pulumi.runtime.proto import provider_pb2_grpc
 
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"],
+        self.process = subprocess.Popen(  # noqa: S603 - the host or plugin command the caller chose
+            self.command,
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
