@@ -5,15 +5,22 @@ This is the program the CLI's ``pulumi-resource-pulumi-python`` plugin runs in t
 caller's environment) and exposes the ResourceProvider calls with plain Python values. It does no
 engine work: which calls to make, in which order and with which secrets stripped is
 :class:`~enos_pulumi.testing.Engine`'s job.
+
+Like the engine (``provider_plugin.go`` calls the plugin with a context that carries no deadline), no
+call is cut short unless the caller sets ``call_timeout``. The host dies with the test process: on Linux
+it is started with ``PR_SET_PDEATHSIG`` from one long-lived thread (the signal fires when the *thread*
+that forked ends), so a CI job's SIGTERM or SIGKILL leaves no ``python -m pulumi.dynamic`` behind.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,38 @@ __all__ = ["DiffReply", "HostError", "ProviderHost"]
 
 #: What the engine allows per gRPC message (Pulumi's own channel options): 400 MiB.
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024
+#: What the CLI's ``pulumi-resource-pulumi-python`` plugin runs.
+DYNAMIC_HOST_COMMAND = ("-u", "-m", "pulumi.dynamic")
+_PR_SET_PDEATHSIG = 1
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn_thread() -> ThreadPoolExecutor:
+    """One worker thread that forks every host and lives as long as this process: a host started from a
+    short-lived thread would otherwise get its parent-death signal when that thread ends."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enos-provider-host-spawner")
+        return _spawner
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: nothing is imported in the child
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
 
 
 class HostError(Exception):
@@ -37,6 +76,7 @@ class HostError(Exception):
         self.code = code
         #: The provider's exception class name (e.g. ``"PipelineNotPausedError"``) when the host sent its
         #: traceback (pulumi >= 3.146), else None; ``error_message`` is its text either way.
+        #: ``"CallTimeout"`` when the kit's own ``call_timeout`` cut the call.
         self.error_type, self.error_message = _raised(details)
 
 
@@ -64,6 +104,8 @@ class DiffReply:
     replaces: list[str] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    #: A provider's detailed diff (property path -> ``PropertyDiff.Kind``), when it sent one.
+    detailed_diff: dict[str, int] = field(default_factory=dict)
 
 
 class ProviderHost:
@@ -71,14 +113,27 @@ class ProviderHost:
 
     ``cwd`` is the program directory (the host imports the provider's module from there or from the
     virtualenv); ``env`` is the host's environment (the CLI passes its own, so ``ENOS_*`` variables reach
-    the provider). What the host prints after its port line is collected in :attr:`stderr`, as
-    ``pulumi up`` shows it. :attr:`calls` lists the RPCs made, in order, as ``(method, urn)``.
+    the provider). ``command`` starts another provider plugin instead (any executable that prints its
+    port as its first stdout line and serves the ResourceProvider service). ``call_timeout`` (seconds)
+    bounds each call; the default, None, waits as long as the engine does: without limit, leaving the
+    bound to the provider's own settings. What the host prints after its port line is collected in
+    :attr:`stderr`, as ``pulumi up`` shows it. :attr:`calls` lists the RPCs made, in order, as
+    ``(method, urn)``.
     """
 
-    def __init__(self, cwd: str | Path | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        command: Sequence[str] | None = None,
+        call_timeout: float | None = None,
+    ) -> None:
         self.cwd = str(cwd or Path.cwd())
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PULUMI_PROJECT", "project")
+        self.command = list(command) if command is not None else [sys.executable, *DYNAMIC_HOST_COMMAND]
+        self.call_timeout = call_timeout
         self.process: subprocess.Popen[bytes] | None = None
         #: Whether the host declared it accepts secrets (``Configure``); the dynamic host says no.
         self.accept_secrets = False
@@ -98,13 +153,7 @@ class ProviderHost:
         import grpc
         from pulumi.runtime.proto import provider_pb2_grpc
 
-        self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "pulumi.dynamic"],
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        self.process = _spawn_thread().submit(self._popen).result()
         assert self.process.stdout is not None and self.process.stderr is not None
         port_line = self.process.stdout.readline().decode().strip()
         # Keep reading both pipes: a host whose pipe buffer fills up blocks on its next print.
@@ -129,6 +178,17 @@ class ProviderHost:
             raise
         self._stub = provider_pb2_grpc.ResourceProviderStub(self._channel)
         return self
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - the kit's own command or the caller's
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent(),
+        )
 
     def _drain(self, pipe: Any) -> None:
         for line in iter(pipe.readline, b""):
@@ -173,8 +233,17 @@ class ProviderHost:
 
         self.calls.append((method, urn))
         try:
-            return getattr(self._stub, method)(request, timeout=600)
+            return getattr(self._stub, method)(request, timeout=self.call_timeout)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and self.call_timeout is not None:
+                error = HostError(
+                    method,
+                    f"no answer from the provider host within {self.call_timeout:g} s (the testing kit's "
+                    "call_timeout; Pulumi's engine itself waits without limit)",
+                    exc.code().name,
+                )
+                error.error_type = "CallTimeout"
+                raise error from None
             raise HostError(method, exc.details() or str(exc), exc.code().name) from None
 
     # -- the ResourceProvider service, plain values in and out ------------------------------------------
@@ -230,8 +299,13 @@ class ProviderHost:
             ignoreChanges=list(ignore_changes or []),
         )
         reply = self._call("Diff", request, urn)
+        detailed = {path: int(diff.kind) for path, diff in reply.detailedDiff.items()}
         return DiffReply(
-            int(reply.changes), list(reply.replaces), list(reply.diffs), bool(reply.deleteBeforeReplace)
+            int(reply.changes),
+            list(reply.replaces),
+            list(reply.diffs),
+            bool(reply.deleteBeforeReplace),
+            detailed if reply.hasDetailedDiff else {},
         )
 
     def create(self, urn: str, props: Mapping[str, Any], timeout: float = 0) -> tuple[str, dict[str, Any]]:
