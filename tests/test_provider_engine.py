@@ -271,7 +271,8 @@ def test_a_killed_create_leaves_a_pending_create_until_a_refresh_clears_it(
     assert calls(sim) == [LIST, delete(stage, 2, 2)]
     (warning,) = step.warnings
     # deployment_executor.go, printPendingOperationsWarning: the engine's own words.
-    assert f"1 pending operations from previous deployment.\n  * {engine.urn('killed')}, interrupted while creating\n" in warning
+    listed = f"  * {engine.urn('killed')}, interrupted while creating\n"
+    assert "1 pending operations from previous deployment.\n" + listed in warning
     assert "`pulumi refresh` will need to be run interactively to clear pending CREATE operations" in warning
     # The engine keeps the pending create, so every update warns until a refresh clears it.
     assert engine.up("killed", inputs).warnings == [warning]

@@ -100,6 +100,8 @@ class Deployment:
     def _dynamic(self, registration: Registration) -> tuple[str, Mapping[str, Any]]:
         name, engine = registration.name, self.engine
         with self._lock:
+            if registration.type != engine.type_token:
+                engine.types[name] = registration.type
             replaced_with = tuple(urn for urn in registration.replace_with if urn in self._replaced_urns)
         options: dict[str, Any] = {
             "ignore_changes": registration.ignore_changes,

@@ -114,7 +114,7 @@ class Engine(StateKeeper):
     def _check(self, name: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
         checked, failures = self.host.check(self.urn(name), self._send(olds), self._send(news))
         if failures:
-            raise CheckFailedError(self.type_token, name, failures)
+            raise CheckFailedError(self.types.get(name, self.type_token), name, failures)
         return self._mark(checked, news)
 
     def _diff(self, name: str, old: ResourceState, checked: dict[str, Any], goal: Goal) -> _Plan:

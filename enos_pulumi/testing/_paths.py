@@ -104,6 +104,8 @@ def _reset(old: Mapping[str, Any], new: dict[str, Any], segments: list[Segment])
     none; False when the parent to write into is missing from ``new``."""
     old_value = _lookup(old, segments)
     parent, leaf = _lookup(new, segments[:-1]), segments[-1]
+    if is_secret(parent):
+        parent = parent["value"]
     if old_value is _MISSING:
         if _get(parent, leaf) is _MISSING:
             return True
@@ -121,7 +123,8 @@ def _reset(old: Mapping[str, Any], new: dict[str, Any], segments: list[Segment])
 
 
 def _named(key: str, paths: list[str]) -> bool:
-    return any((parse_path(path) or [None])[0] in (key, "*") for path in paths)
+    heads = [(parse_path(path) or [""])[0] for path in paths]
+    return key in heads or "*" in heads
 
 
 def process_ignore_changes(

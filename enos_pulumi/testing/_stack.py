@@ -68,6 +68,8 @@ class ProgramStack:
         self.state: dict[str, ResourceState] = {}
         self.pending_creates: dict[str, dict[str, Any]] = {}
         self.pending_updates: dict[str, dict[str, Any]] = {}
+        #: Type tokens of dynamic resources other than ``StageStateReset``.
+        self.types: dict[str, str] = {}
         #: Other providers' resources: name -> (id, outputs).
         self.others: dict[str, tuple[str, dict[str, Any]]] = {}
         #: Replaced resources whose Delete has not succeeded yet (deleted by the next up or destroy).
@@ -177,6 +179,7 @@ class ProgramStack:
             pending_creates=self.pending_creates,
             pending_updates=self.pending_updates,
             pending_deletes=self.pending_deletes,
+            types=self.types,
         )
         return _Session(host, engine, self)
 

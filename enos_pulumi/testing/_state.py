@@ -41,6 +41,7 @@ class StateKeeper:
         pending_creates: dict[str, dict[str, Any]] | None = None,
         pending_updates: dict[str, dict[str, Any]] | None = None,
         pending_deletes: list[PendingDelete] | None = None,
+        types: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.stack = stack
@@ -54,11 +55,13 @@ class StateKeeper:
         self.pending_updates: dict[str, dict[str, Any]] = {} if pending_updates is None else pending_updates
         #: Replaced resources whose Delete has not succeeded yet, deleted by the next update or destroy.
         self.pending_deletes: list[PendingDelete] = [] if pending_deletes is None else pending_deletes
+        #: The type token of each resource whose type is not ``type_token`` (a program's other dynamic types).
+        self.types: dict[str, str] = {} if types is None else types
         self.warnings: list[str] = []
         self._lock = threading.Lock()
 
     def urn(self, name: str) -> str:
-        return f"urn:pulumi:{self.stack}::{self.project}::{self.type_token}::{name}"
+        return f"urn:pulumi:{self.stack}::{self.project}::{self.types.get(name, self.type_token)}::{name}"
 
     def _send(self, props: Mapping[str, Any]) -> Any:
         """What crosses to the host: secrets stripped unless it accepts them."""
