@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._engine import Engine
-from ._program import Registration
-from ._steps import ResourceProtectedError, Step
+from ._program import Registration, StepFailed
+from ._steps import Interrupted, ResourceProtectedError, Step
 from ._wire import reveal, to_wire
 
 if TYPE_CHECKING:
@@ -86,15 +86,18 @@ class Deployment:
                 raise NotStartedError(f"{registration.urn}: not started, an earlier step failed")
             if registration.dependencies & self._failed_urns:
                 self._failed_urns.add(registration.urn)
-                raise NotStartedError(f"{registration.urn}: skipped, a resource it depends on failed")
+                skipped = NotStartedError(f"{registration.urn}: skipped, a resource it depends on failed")
+                raise StepFailed(skipped, skipped=True)
         try:
             if not registration.type.startswith(DYNAMIC_PREFIX):
                 return self._other(registration)
             return self._dynamic(registration)
-        except BaseException as exc:
+        except Exception as exc:
             with self._lock:
                 self.failure = self.failure or exc
                 self._failed_urns.add(registration.urn)
+            if self.continue_on_error and not isinstance(exc, Interrupted):
+                raise StepFailed(exc, skipped=False) from None
             raise
 
     def _dynamic(self, registration: Registration) -> tuple[str, Mapping[str, Any]]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ._project import full_key, program_main, running_in
 
-__all__ = ["Registration", "capture_program", "reset_pulumi_runtime", "run_program"]
+__all__ = ["Registration", "StepFailed", "capture_program", "reset_pulumi_runtime", "run_program"]
 
 #: A mocked program run at a time: Pulumi's runtime settings and config are process-wide.
 _RUN_LOCK = threading.Lock()
@@ -50,6 +50,17 @@ class Registration:
 
 
 Handler = Callable[[Registration], tuple[str, Mapping[str, Any]]]
+
+
+class StepFailed(Exception):
+    """Raised by a handler for a step that failed (or was skipped) while the deployment goes on
+    (``--continue-on-error``): the program hears "failed"/"skipped" and resolves its outputs as unknown,
+    as the engine answers it, instead of an error that ends the program."""
+
+    def __init__(self, cause: BaseException, *, skipped: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.skipped = skipped
 
 
 def _duration(text: str) -> float:
@@ -247,6 +258,12 @@ def _monitor(handler: Handler, errors: list[BaseException]) -> tuple[Any, Any]:
             registration = _registration(request, urn)
             try:
                 id_, state = handler(registration)
+            except StepFailed as failed:
+                errors.append(failed.cause)
+                if "result" not in resource_pb2.RegisterResourceResponse.DESCRIPTOR.fields_by_name:
+                    raise failed.cause from None  # an SDK that cannot hear "failed, go on" stops here
+                result = resource_pb2.Result.SKIP if failed.skipped else resource_pb2.Result.FAIL
+                return resource_pb2.RegisterResourceResponse(urn=urn, result=result)
             except BaseException as exc:
                 errors.append(exc)
                 raise

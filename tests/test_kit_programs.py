@@ -1,0 +1,193 @@
+"""Programs through the testing kit's ProgramStack against what ``pulumi preview``/``up`` really do.
+
+Each test names, in its docstring, the Pulumi source (engine, language host or SDK file and function) of
+the behaviour it checks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from enos_pulumi.simulator import Simulator
+from enos_pulumi.testing import (
+    PAUSED_PIPELINE,
+    RUNNING_PIPELINE,
+    SIMULATOR_ORG_ID,
+    CheckFailedError,
+    HostError,
+    ProgramStack,
+    Registration,
+    ResourceProtectedError,
+)
+from enos_pulumi.testing._deployment import Deployment
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGE = "FixedTimeWindowAggregator_1"
+OTHER_PAUSED = "pl-kit-paused-2"
+StackFactory = Callable[..., ProgramStack]
+HAS_REPLACEMENT_TRIGGER = "replacement_trigger" in pulumi.ResourceOptions.__init__.__code__.co_varnames
+HAS_REPLACE_WITH = "replace_with" in pulumi.ResourceOptions.__init__.__code__.co_varnames
+
+
+def program(directory: Path, body: str, project: str = "kit-test", project_extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    header = "import pulumi\nfrom enos_pulumi import StageStateReset\n\nconfig = pulumi.Config()\n"
+    (directory / "__main__.py").write_text(header + body)
+    (directory / "Pulumi.yaml").write_text(f"name: {project}\nruntime: python\n{project_extra}")
+    return directory
+
+
+def reset(name: str, pipeline: str = PAUSED_PIPELINE, extra: str = "", opts: str = "") -> str:
+    options = f", opts=pulumi.ResourceOptions({opts})" if opts else ""
+    return (
+        f'{name.replace("-", "_")} = StageStateReset("{name}", pipeline_id="{pipeline}", '
+        f'stage_instance_name="{STAGE}", asset_ids=["inv01", "inv02"], point_ids=["INV.Temp"]'
+        f"{extra}{options})\n"
+    )
+
+
+def deletes(sim: Simulator, pipeline: str | None = None) -> int:
+    return sum(1 for e in sim.requests if e["operation"] == "delete" and pipeline in (None, e["pipeline_id"]))
+
+
+def with_repo_on_path() -> dict[str, str]:
+    """The environment with the repository importable, so the host can load tests.support providers."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+# -- preview first, preview outputs -------------------------------------------------------------------
+
+
+def test_up_runs_the_preview_first_so_a_check_on_unknowns_fails_before_any_reset(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """pkg/cmd/pulumi/operations/up.go runs a preview before the update unless --skip-preview: a Check
+    that fails on an unknown value (here a provider that refuses unknowns, fed the first reset's reset_at)
+    fails there, before the first reset runs. With skip_preview the update creates both."""
+    body = (
+        "from tests.support.engine_providers import UnknownRefusingProvider\n"
+        "class Strict(pulumi.dynamic.Resource, module='kit', name='Strict'):\n"
+        "    def __init__(self, name, props):\n"
+        "        super().__init__(UnknownRefusingProvider(), name, props)\n"
+        + reset("first")
+        + f"Strict('second', dict(org_id='{SIMULATOR_ORG_ID}', pipeline_id='{PAUSED_PIPELINE}', "
+        f"stage_instance_name='{STAGE}', asset_ids=['inv03'], point_ids=['INV.Temp'], "
+        "trigger=first.reset_at))\n"
+    )
+    stack = enos_stack(program(tmp_path, body), env=with_repo_on_path())
+    with pytest.raises(CheckFailedError, match="property trigger has a problem: must be known at preview"):
+        stack.up()
+    assert stack.state == {} and deletes(enos_simulator) == 0
+    result = stack.up(skip_preview=True)
+    assert result.ops == {"first": "create", "second": "create"} and result.preview is None
+    assert deletes(enos_simulator) == 2
+
+
+def test_preview_outputs_are_the_checked_inputs(enos_stack: StackFactory, tmp_path: Path) -> None:
+    """provider_plugin.go, Create/Update with req.Preview: a provider without preview support answers
+    with the checked inputs (here pipeline_id trimmed by Check), not what the program registered."""
+    body = (
+        reset("window", pipeline=f"  {PAUSED_PIPELINE}  ") + 'pulumi.export("pipeline", window.pipeline_id)\n'
+    )
+    stack = enos_stack(program(tmp_path, body))
+    preview = stack.preview()
+    assert preview.outputs == {"pipeline": PAUSED_PIPELINE}
+    assert preview.steps["window"].outputs is not None
+    assert preview.steps["window"].outputs["pipeline_id"] == PAUSED_PIPELINE
+    result = stack.up()
+    assert result.preview is not None and result.preview.ops == {"window": "create"}
+    assert result.outputs == {"pipeline": PAUSED_PIPELINE}
+
+
+# -- a failed step -------------------------------------------------------------------------------------
+
+SETTLED = (
+    "async def settled(resource):\n"
+    "    try:\n"
+    "        await resource.id.future()\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "    return 'settled'\n"
+)
+
+
+def after(first: str, then: str) -> str:
+    """Program text registering ``then`` once ``first`` has settled (created or failed), without making
+    it depend on ``first``."""
+    expression = then.strip().split(" = ", 1)[1]
+    return SETTLED + f"pulumi.Output.from_input(settled({first})).apply(lambda _: {expression})\n"
+
+
+def test_after_a_failed_step_no_new_step_starts(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """step_executor.go, cancelDueToError: a failed step cancels the deployment, so a registration that
+    arrives afterwards is never started, though it depends on nothing that failed. Here ``late`` waits
+    for another provider's resource that is answered only once ``first`` has failed."""
+    first_failed = threading.Event()
+    handle = Deployment.handle
+
+    def noting_failures(self: Deployment, registration: Registration) -> Any:
+        try:
+            return handle(self, registration)
+        except HostError:
+            first_failed.set()
+            raise
+
+    def gate(registration: Registration, preview: bool) -> tuple[str, dict[str, Any]]:
+        assert first_failed.wait(10)
+        return "gate-id", registration.inputs
+
+    monkeypatch.setattr(Deployment, "handle", noting_failures)
+    body = (
+        reset("first", pipeline=RUNNING_PIPELINE)
+        + "gate = pulumi.CustomResource('other:index:Gate', 'gate', {'after': 'first'})\n"
+        + reset("late", opts="depends_on=[gate]")
+    )
+    stack = enos_stack(program(tmp_path, body), other_resources=gate)
+    with pytest.raises(HostError, match="is RUNNING"):
+        stack.up(skip_preview=True)
+    assert first_failed.is_set() and stack.state == {} and deletes(enos_simulator) == 0
+
+
+def test_with_continue_on_error_independent_steps_go_on(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """step_executor.go, cancelDueToError with ContinueOnError records the failure and goes on: the
+    program hears "failed" (outputs unknown) and a later, independent reset still runs; the update still
+    fails. deployment_executor.go, handleSingleEvent: what depends on the failed resource is skipped."""
+    dependent = reset("dependent", extra=", trigger=first.reset_at")
+    body = reset("first", pipeline=RUNNING_PIPELINE) + after("first", reset("second")) + dependent
+    stack = enos_stack(program(tmp_path, body))
+    with pytest.raises(HostError, match="is RUNNING"):
+        stack.up(skip_preview=True, continue_on_error=True)
+    assert set(stack.state) == {"second"} and deletes(enos_simulator, PAUSED_PIPELINE) == 1
+
+
+def test_a_failed_update_after_a_replacement_keeps_the_old_resource_pending_delete(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """step.go, CreateStep.Apply marks the replaced resource for deletion as soon as its replacement
+    exists; step_generator.go, GenerateDeletes deletes it in the next update that gets that far."""
+    enos_simulator.add_pipeline(SIMULATOR_ORG_ID, OTHER_PAUSED, status="PAUSED")
+    stack = enos_stack(program(tmp_path, reset("moved")))
+    stack.up()
+    old = stack.state["moved"]
+    moved = reset("moved", pipeline=OTHER_PAUSED)
+    program(tmp_path, moved + after("moved", reset("broken", pipeline=RUNNING_PIPELINE)))
+    with pytest.raises(HostError, match="is RUNNING"):
+        stack.up()
+    assert stack.state["moved"].id != old.id and stack.pending_deletes == [("moved", old)]
+    program(tmp_path, moved)
+    stack.up()
+    assert stack.pending_deletes == [] and "broken" not in stack.state
