@@ -165,9 +165,8 @@ def test_with_continue_on_error_independent_steps_go_on(
 ) -> None:
     """step_executor.go, cancelDueToError with ContinueOnError records the failure and goes on: the
     program hears "failed" (outputs unknown) and a later, independent reset still runs; the update still
-    fails. deployment_executor.go, handleSingleEvent: what depends on the failed resource is skipped."""
-    dependent = reset("dependent", extra=", trigger=first.reset_at")
-    body = reset("first", pipeline=RUNNING_PIPELINE) + after("first", reset("second")) + dependent
+    fails."""
+    body = reset("first", pipeline=RUNNING_PIPELINE) + after("first", reset("second"))
     stack = enos_stack(program(tmp_path, body))
     with pytest.raises(HostError, match="is RUNNING"):
         stack.up(skip_preview=True, continue_on_error=True)
@@ -191,3 +190,105 @@ def test_a_failed_update_after_a_replacement_keeps_the_old_resource_pending_dele
     program(tmp_path, moved)
     stack.up()
     assert stack.pending_deletes == [] and "broken" not in stack.state
+
+
+# -- the program's process -----------------------------------------------------------------------------
+
+
+def test_the_program_runs_as_the_language_host_runs_it(enos_stack: StackFactory, tmp_path: Path) -> None:
+    """sdk/python/cmd/pulumi-language-python-exec: the program runs with the project directory as cwd and
+    runpy.run_path puts the program directory first on sys.path (sibling modules import, afresh in each
+    run as in a new process); the CLI applies Pulumi.yaml's config: defaults under the stack config and
+    hands the program the same environment as the provider host."""
+    project = tmp_path / "project"
+    source = project / "src"
+    source.mkdir(parents=True)
+    (project / "assets.txt").write_text("inv07\ninv08\n")
+    (source / "helpers.py").write_text("PREFIX = 'one'\n")
+    (source / "__main__.py").write_text(
+        "import os\nimport pulumi\nimport helpers\n"
+        "config = pulumi.Config()\n"
+        "pulumi.export('ids', open(config.require('assetFile')).read().split())\n"
+        "pulumi.export('release', helpers.PREFIX + '-' + config.require('release'))\n"
+        "pulumi.export('region', pulumi.Config('enos').get('region'))\n"
+        "pulumi.export('suffix', os.environ.get('KIT_SUFFIX'))\n"
+    )
+    (project / "Pulumi.yaml").write_text(
+        "name: kit-test\nruntime: python\nmain: src/\nconfig:\n"
+        "  assetFile: assets.txt\n  release:\n    type: string\n    default: r-default\n"
+        "  enos:region:\n    value: cn-sh\n"
+    )
+    stack = enos_stack(project, env={**os.environ, "KIT_SUFFIX": "from-env"})
+    assert stack.preview().outputs == {
+        "ids": ["inv07", "inv08"],
+        "release": "one-r-default",
+        "region": "cn-sh",
+        "suffix": "from-env",
+    }
+    (source / "helpers.py").write_text("PREFIX = 'second'\n")  # another size: no stale bytecode
+    stack.config["release"] = "r2"
+    assert stack.preview().outputs["release"] == "second-r2"
+    assert "KIT_SUFFIX" not in os.environ and os.getcwd() != str(project)
+
+
+# -- resource options ------------------------------------------------------------------------------------
+
+
+def test_protect_stops_a_replacement_and_a_delete_of_the_program(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """step_generator.go, continueStepsFromDiff: the preview of a protected resource's replacement fails,
+    so ``up`` changes nothing; step.go, DeleteStep.Apply: neither dropping it from the program nor
+    ``destroy`` deletes it (the other resources are still deleted)."""
+    enos_simulator.add_pipeline(SIMULATOR_ORG_ID, OTHER_PAUSED, status="PAUSED")
+    stack = enos_stack(program(tmp_path, reset("guarded", opts="protect=True") + reset("plain")))
+    stack.up()
+    stored = stack.state["guarded"]
+    enos_simulator.clear_log()
+    program(tmp_path, reset("guarded", pipeline=OTHER_PAUSED, opts="protect=True") + reset("plain"))
+    with pytest.raises(ResourceProtectedError, match="unable to replace"):
+        stack.up()
+    assert stack.state["guarded"] == stored and deletes(enos_simulator) == 0
+    program(tmp_path, reset("plain"))
+    with pytest.raises(ResourceProtectedError, match="cannot be deleted"):
+        stack.up()
+    assert "guarded" in stack.state
+    with pytest.raises(ResourceProtectedError, match="cannot be deleted"):
+        stack.destroy()
+    assert set(stack.state) == {"guarded"}
+
+
+@pytest.mark.skipif(not HAS_REPLACEMENT_TRIGGER, reason="replacement_trigger needs pulumi SDK 3.214+")
+def test_a_changed_replacement_trigger_option_resets_again(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """sdk/python/lib/pulumi/runtime/resource.py sends ResourceOptions.replacement_trigger with the
+    registration; the engine replaces the resource when it changes (pkg/engine/lifecycletest/
+    replacement_trigger_test.go): a new reset runs, and the same value again is no change."""
+    body = reset("rotated", opts='replacement_trigger=config.get("rotation")')
+    stack = enos_stack(program(tmp_path, body), config={"rotation": "2026-11"})
+    stack.up()
+    enos_simulator.clear_log()
+    assert stack.up().ops == {"rotated": "same"} and deletes(enos_simulator) == 0
+    stack.config["rotation"] = "2026-12"
+    preview = stack.preview()
+    assert preview.ops == {"rotated": "replace"} and preview.steps["rotated"].replaces == [
+        "replacementTrigger"
+    ]
+    assert stack.up().ops == {"rotated": "replace"} and deletes(enos_simulator) == 1
+
+
+@pytest.mark.skipif(not HAS_REPLACE_WITH, reason="replace_with is not in this pulumi SDK")
+def test_a_resource_replaced_with_another_resets_with_it(
+    enos_stack: StackFactory, enos_simulator: Simulator, tmp_path: Path
+) -> None:
+    """sdk/python/lib/pulumi/resource.py, ResourceOptions.replace_with: the resource is replaced whenever
+    one of the named resources is; here the follower's reset runs again with the leader's."""
+    enos_simulator.add_pipeline(SIMULATOR_ORG_ID, OTHER_PAUSED, status="PAUSED")
+    follower = reset("follower", opts="replace_with=[leader]")
+    stack = enos_stack(program(tmp_path, reset("leader") + follower))
+    stack.up()
+    enos_simulator.clear_log()
+    program(tmp_path, reset("leader", pipeline=OTHER_PAUSED) + follower)
+    assert stack.up().ops == {"leader": "replace", "follower": "replace"}
+    assert deletes(enos_simulator, OTHER_PAUSED) == 1 and deletes(enos_simulator, PAUSED_PIPELINE) == 1
