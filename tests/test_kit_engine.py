@@ -6,8 +6,14 @@ and asserts what the host was called with and what the simulator saw.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -340,3 +346,61 @@ def test_host_calls_have_no_deadline_unless_the_caller_sets_one(
             "bounded", bounded.inputs(stage_instance_name=stage, pipeline_id=SIM_PAUSED_PIPELINE)
         )
     assert info.value.error_type == "CallTimeout" and "within 0.3 s" in info.value.error_message
+
+
+# -- a killed test process ---------------------------------------------------------------------------------
+
+CHILD_TEST = """
+import os, threading
+from pathlib import Path
+from enos_pulumi.testing import ProviderHost
+
+def test_hold_a_host(tmp_path):
+    hosts = []
+    starter = threading.Thread(target=lambda: hosts.append(ProviderHost(cwd=tmp_path).start()))
+    starter.start()
+    starter.join()  # the thread that asked for the host is gone; the host must live on
+    Path(os.environ["KIT_PID_FILE"]).write_text(str(hosts[0].process.pid))
+    threading.Event().wait(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_a_test_process_killed_by_sigterm_leaves_no_provider_host(tmp_path: Path) -> None:
+    """The CLI's plugins end with the CLI; a CI job's SIGTERM ends a test process without cleanup: the
+    host started through ProviderHost (here from a thread that has already ended) must die with it."""
+    (tmp_path / "test_child.py").write_text(CHILD_TEST)
+    pid_file = tmp_path / "host.pid"
+    env = {
+        **os.environ,
+        "KIT_PID_FILE": str(pid_file),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_child.py")],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        host_pid = int(pid_file.read_text())
+        assert _alive(host_pid)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(30) == -signal.SIGTERM
+        deadline = time.monotonic() + 10
+        while _alive(host_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(host_pid)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
