@@ -31,9 +31,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ._goal import REPLACE_WITH_KEY, TRIGGER_KEY, Goal, Plan, goal_of, rule_covers
 from ._paths import parse_path, process_ignore_changes
 from ._state import StateKeeper
 from ._steps import (
@@ -45,60 +45,12 @@ from ._steps import (
     ResourceProtectedError,
     ResourceState,
     Step,
-    Timeouts,
     changed_keys,
     make_step,
 )
 from ._wire import contains_unknowns, reveal
 
 __all__ = ["Engine", "Goal"]
-
-#: The replace key the kit reports for a changed ``replacement_trigger`` / a ``replace_with`` resource.
-TRIGGER_KEY, REPLACE_WITH_KEY = "replacementTrigger", "replaceWith"
-
-
-@dataclass(frozen=True)
-class Goal:
-    """What the program registered for one resource: its inputs and the options the engine acts on.
-    ``replace`` is ``pulumi up --replace`` for it; ``replaced_with`` names the ``replace_with`` resources
-    that this deployment replaces; ``replacement_trigger`` None means the option is not set."""
-
-    inputs: Mapping[str, Any]
-    ignore_changes: tuple[str, ...] = ()
-    replace_on_changes: tuple[str, ...] = ()
-    replace: bool = False
-    delete_before_replace: bool | None = None
-    protect: bool = False
-    retain_on_delete: bool = False
-    timeouts: Timeouts = (0.0, 0.0, 0.0)
-    replacement_trigger: Any = None
-    replaced_with: tuple[str, ...] = ()
-
-
-@dataclass
-class _Plan:
-    op: str
-    checked: dict[str, Any]
-    replaces: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    delete_before_replace: bool = False
-
-
-def _goal(inputs: Mapping[str, Any], options: dict[str, Any]) -> Goal:
-    for key in ("ignore_changes", "replace_on_changes", "replaced_with"):
-        if key in options:
-            options[key] = tuple(options[key])
-    return Goal(inputs, **options)
-
-
-def _rule_covers(rule: str, key: str) -> bool:
-    """A ``replaceOnChanges`` path covers a changed key: equal, ``*``, or a prefix of its path."""
-    rule_path, key_path = parse_path(rule), parse_path(key)
-    if rule_path is None or key_path is None:
-        return False
-    if len(rule_path) > len(key_path):
-        return False
-    return all(r in ("*", k) for r, k in zip(rule_path, key_path, strict=False))
 
 
 class Engine(StateKeeper):
@@ -117,7 +69,7 @@ class Engine(StateKeeper):
             raise CheckFailedError(self.types.get(name, self.type_token), name, failures)
         return self._mark(checked, news)
 
-    def _diff(self, name: str, old: ResourceState, checked: dict[str, Any], goal: Goal) -> _Plan:
+    def _diff(self, name: str, old: ResourceState, checked: dict[str, Any], goal: Goal) -> Plan:
         reply = self.host.diff(
             self.urn(name),
             old.id,
@@ -132,14 +84,14 @@ class Engine(StateKeeper):
         if changes == DIFF_UNKNOWN:
             keys = changed_keys(old.inputs, process_ignore_changes(checked, old.inputs, goal.ignore_changes))
             changes = DIFF_SOME if keys else DIFF_NONE
-        plan = _Plan("same" if changes == DIFF_NONE else "update", checked)
+        plan = Plan("same" if changes == DIFF_NONE else "update", checked)
         plan.delete_before_replace = reply.delete_before_replace
         if changes == DIFF_SOME:
             plan.replaces = list(reply.replaces)
             plan.replaces += [
                 key
                 for key in keys
-                if key not in plan.replaces and any(_rule_covers(r, key) for r in goal.replace_on_changes)
+                if key not in plan.replaces and any(rule_covers(r, key) for r in goal.replace_on_changes)
             ]
             # Without the provider's own list, what a preview shows is the engine's input diff.
             plan.changed = keys or changed_keys(old.inputs, checked)
@@ -153,15 +105,15 @@ class Engine(StateKeeper):
             raise DeploymentError(f"replacement trigger contains unknowns for {self.urn(name)}")
         return bool(reveal(old.replacement_trigger) != reveal(new))
 
-    def _plan(self, name: str, goal: Goal, preview: bool) -> _Plan:
+    def _plan(self, name: str, goal: Goal, preview: bool) -> Plan:
         """The step the engine generates for ``goal``: Check, Diff and the replacement rules."""
         old = self.state.get(name)
         if old is None:
             checked = self._check(name, {}, goal.inputs)
-            return _Plan("create", checked, changed=sorted(checked))
+            return Plan("create", checked, changed=sorted(checked))
         if goal.replace:
             checked = self._check(name, {}, goal.inputs)
-            plan = _Plan("replace", checked, ["id"], changed_keys(old.inputs, checked))
+            plan = Plan("replace", checked, ["id"], changed_keys(old.inputs, checked))
         else:
             news = process_ignore_changes(goal.inputs, old.inputs, goal.ignore_changes)
             plan = self._diff(name, old, self._check(name, old.inputs, news), goal)
@@ -194,7 +146,7 @@ class Engine(StateKeeper):
         self, name: str, inputs: Mapping[str, Any], **options: Any
     ) -> tuple[Step, dict[str, Any]]:
         """:meth:`preview`, and the outputs the program sees (secrets in wire form, unknowns kept)."""
-        plan = self._plan(name, _goal(inputs, options), preview=True)
+        plan = self._plan(name, goal_of(inputs, options), preview=True)
         old = self.state.get(name)
         shown = old.outputs if plan.op == "same" and old is not None else plan.checked
         return make_step(name, plan.op, shown, replaces=plan.replaces, changed=plan.changed), shown
@@ -218,7 +170,7 @@ class Engine(StateKeeper):
         deletes replaced resources after all creates and updates); it is also in the step's ``replaced``.
         """
         options.setdefault("timeouts", (timeout, timeout, timeout))
-        goal = _goal(inputs, options)
+        goal = goal_of(inputs, options)
         if contains_unknowns(goal.inputs):
             raise ValueError(f"resource '{name}': unknown input values occur only in a preview")
         warnings = self.pending_warnings()
@@ -258,7 +210,7 @@ class Engine(StateKeeper):
         self,
         name: str,
         old: ResourceState,
-        plan: _Plan,
+        plan: Plan,
         goal: Goal,
         interrupt: threading.Event | None,
         defer_delete: bool,

@@ -15,97 +15,21 @@ that forked ends), so a CI job's SIGTERM or SIGKILL leaves no ``python -m pulumi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._process import DYNAMIC_HOST_COMMAND, die_with_parent, spawn_thread
+from ._replies import DiffReply, HostError
 from ._wire import decode, to_struct
 
 __all__ = ["DiffReply", "HostError", "ProviderHost"]
 
 #: What the engine allows per gRPC message (Pulumi's own channel options): 400 MiB.
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024
-#: What the CLI's ``pulumi-resource-pulumi-python`` plugin runs.
-DYNAMIC_HOST_COMMAND = ("-u", "-m", "pulumi.dynamic")
-_PR_SET_PDEATHSIG = 1
-_spawner: ThreadPoolExecutor | None = None
-_spawner_lock = threading.Lock()
-
-
-def _spawn_thread() -> ThreadPoolExecutor:
-    """One worker thread that forks every host and lives as long as this process: a host started from a
-    short-lived thread would otherwise get its parent-death signal when that thread ends."""
-    global _spawner
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enos-provider-host-spawner")
-        return _spawner
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the kernel SIGKILL the child when this process dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: nothing is imported in the child
-    parent = os.getpid()
-
-    def arm() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return arm
-
-
-class HostError(Exception):
-    """A gRPC call to the host failed; ``details`` is what the user would read (the provider's traceback
-    with recent pulumi SDKs, ``Exception calling application: <text>`` with older ones such as 3.139)."""
-
-    def __init__(self, method: str, details: str, code: str = "UNKNOWN") -> None:
-        super().__init__(f"{method} failed in the provider host:\n{details}")
-        self.method = method
-        self.details = details
-        self.code = code
-        #: The provider's exception class name (e.g. ``"PipelineNotPausedError"``) when the host sent its
-        #: traceback (pulumi >= 3.146), else None; ``error_message`` is its text either way.
-        #: ``"CallTimeout"`` when the kit's own ``call_timeout`` cut the call.
-        self.error_type, self.error_message = _raised(details)
-
-
-def _raised(details: str) -> tuple[str | None, str]:
-    prefix = "Exception calling application: "
-    if details.startswith(prefix):
-        return None, details[len(prefix) :].strip()
-    lines = [line for line in details.strip().splitlines() if line.strip()]
-    if "Traceback" not in details or not lines:
-        return None, details.strip()
-    # The exception's line follows the last frame's source lines; a message may span several lines.
-    last_frame = max((i for i, line in enumerate(lines) if line.startswith("  ")), default=-1)
-    raised = "\n".join(lines[last_frame + 1 :]) or lines[-1]
-    name, sep, message = raised.partition(": ")
-    if not sep or " " in name:
-        return None, raised
-    return name.rsplit(".", 1)[-1], message
-
-
-@dataclass(frozen=True)
-class DiffReply:
-    """The host's ``DiffResponse``: ``changes`` is DIFF_UNKNOWN=0, DIFF_NONE=1 or DIFF_SOME=2."""
-
-    changes: int
-    replaces: list[str] = field(default_factory=list)
-    diffs: list[str] = field(default_factory=list)
-    delete_before_replace: bool = False
-    #: A provider's detailed diff (property path -> ``PropertyDiff.Kind``), when it sent one.
-    detailed_diff: dict[str, int] = field(default_factory=dict)
 
 
 class ProviderHost:
@@ -153,7 +77,7 @@ class ProviderHost:
         import grpc
         from pulumi.runtime.proto import provider_pb2_grpc
 
-        self.process = _spawn_thread().submit(self._popen).result()
+        self.process = spawn_thread().submit(self._popen).result()
         assert self.process.stdout is not None and self.process.stderr is not None
         port_line = self.process.stdout.readline().decode().strip()
         # Keep reading both pipes: a host whose pipe buffer fills up blocks on its next print.
@@ -187,7 +111,7 @@ class ProviderHost:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
 
     def _drain(self, pipe: Any) -> None:
