@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,9 +99,18 @@ class ProgramStack:
         After a failed step no other starts, unless ``continue_on_error`` (``--continue-on-error``: only
         what depends on the failed resource is skipped); the first failure is raised at the end.
         ``interrupt``: see :meth:`Engine.up`."""
-        first = None if skip_preview else self.preview(replace=replace)
+        if skip_preview:
+            return self._run(UpdateResult("up"), set(replace), interrupt, continue_on_error)
+        # The update's host starts while the preview runs: that saves only the wait, it answers nothing
+        # before the preview has passed.
+        starting = _Starting(self._session)
+        try:
+            first = self.preview(replace=replace)
+        except BaseException:
+            starting.discard()
+            raise
         result = UpdateResult("up", preview=first)
-        return self._run(result, set(replace), interrupt, continue_on_error)
+        return self._run(result, set(replace), interrupt, continue_on_error, starting.get())
 
     def refresh(self, *, clear_pending_creates: bool = False) -> UpdateResult:
         """``pulumi refresh`` (``--clear-pending-creates``): Read and the refresh diff for every resource."""
@@ -189,9 +198,10 @@ class ProgramStack:
         replace: set[str],
         interrupt: threading.Event | None = None,
         continue_on_error: bool = False,
+        session: _Session | None = None,
     ) -> UpdateResult:
         self.last_result = result
-        with self._session() as (host, engine):
+        with session or self._session() as (host, engine):
             if result.command != "preview":
                 result.warnings += engine.pending_warnings()
             deployment = Deployment(
@@ -245,3 +255,31 @@ class _Session:
         self.host.stop()
         # Kept on the stack too, for a command that raised: what `pulumi up` would have shown.
         self.stack.last_host_output = self.host.stderr
+
+
+class _Starting:
+    """A session being started in the background."""
+
+    def __init__(self, start: Callable[[], _Session]) -> None:
+        self._session: _Session | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
+        self._thread.start()
+
+    def _run(self, start: Callable[[], _Session]) -> None:
+        try:
+            self._session = start()
+        except BaseException as exc:
+            self._error = exc
+
+    def get(self) -> _Session:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._session is not None
+        return self._session
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._session is not None:
+            self._session.host.stop()
