@@ -7,9 +7,8 @@ engine work: which calls to make, in which order and with which secrets stripped
 :class:`~enos_pulumi.testing.Engine`'s job.
 
 Like the engine (``provider_plugin.go`` calls the plugin with a context that carries no deadline), no
-call is cut short unless the caller sets ``call_timeout``. The host dies with the test process: on Linux
-it is started with ``PR_SET_PDEATHSIG`` from one long-lived thread (the signal fires when the *thread*
-that forked ends), so a CI job's SIGTERM or SIGKILL leaves no ``python -m pulumi.dynamic`` behind.
+call is cut short unless the caller sets ``call_timeout``. The host dies with the test process (see
+``_process``), so a CI job's SIGTERM or SIGKILL leaves no ``python -m pulumi.dynamic`` behind.
 """
 
 from __future__ import annotations
@@ -105,13 +104,12 @@ class ProviderHost:
 
     def _popen(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(  # noqa: S603 - the kit's own command or the caller's
-            self.command,
+            die_with_parent(self.command),
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent(),
         )
 
     def _drain(self, pipe: Any) -> None:

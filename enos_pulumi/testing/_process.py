@@ -9,17 +9,14 @@ worker thread that lives as long as the process.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["DYNAMIC_HOST_COMMAND", "die_with_parent", "spawn_thread"]
 
 #: What the CLI's ``pulumi-resource-pulumi-python`` plugin runs.
 DYNAMIC_HOST_COMMAND = ("-u", "-m", "pulumi.dynamic")
-_PR_SET_PDEATHSIG = 1
 _spawner: ThreadPoolExecutor | None = None
 _spawner_lock = threading.Lock()
 
@@ -34,18 +31,20 @@ def spawn_thread() -> ThreadPoolExecutor:
         return _spawner
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the kernel SIGKILL the child when this process dies (Linux only)."""
+# Run by a small interpreter that then becomes the host (execvp keeps the pid, the pipes and the signal):
+# arming the signal in the host's own process instead of in a preexec_fn keeps Python's fork handlers
+# (gRPC registers some) out of the child, and lets subprocess use vfork/posix_spawn.
+_ARM = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"  # the parent died before the signal was armed
+    "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def die_with_parent(command: list[str]) -> list[str]:
+    """``command``, started so that the kernel SIGKILLs it when this process dies (Linux only)."""
     if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork: nothing is imported in the child
-    parent = os.getpid()
-
-    def arm() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the signal was armed
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return arm
+        return command
+    return [sys.executable, "-S", "-c", _ARM, str(os.getpid()), *command]
