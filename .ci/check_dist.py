@@ -25,8 +25,6 @@ WHEEL_MUST_HOLD = [
 # Tracked files that must be in the sdist for its tests to run (and the wheel to be built from it).
 SDIST_TREES = (f"{PACKAGE}/", "tests/", "examples/")
 SDIST_FILES = ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "MANIFEST.in", "Makefile")
-# The checkout as a plugin directory (`pulumi package add`): a test runs it from the unpacked sdist.
-SDIST_PLUGIN_FILES = ("PulumiPlugin.yaml", "requirements.txt", "__main__.py")
 #: Commands the wheel installs (`pulumi-resource-enos` is how the Pulumi CLI finds the plugin on PATH).
 SCRIPTS = ("enos-simulator", "pulumi-resource-enos")
 
@@ -78,7 +76,7 @@ def main() -> int:
         members = [m.name for m in sdist.getmembers() if m.isfile()]
     prefix = members[0].split("/", 1)[0] + "/"
     in_sdist = {m[len(prefix) :] for m in members}
-    problems += [f"sdist lacks {name}" for name in SDIST_FILES + SDIST_PLUGIN_FILES if name not in in_sdist]
+    problems += [f"sdist lacks {name}" for name in SDIST_FILES if name not in in_sdist]
     problems += [
         f"sdist lacks tests/{name}"
         for name in ("conftest.py", "__init__.py")

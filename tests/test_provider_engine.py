@@ -270,8 +270,10 @@ def test_a_killed_create_leaves_a_pending_create_until_a_refresh_clears_it(
     assert step.op == "create"
     assert calls(sim) == [LIST, delete(stage, 2, 2)]
     (warning,) = step.warnings
-    assert "1 pending operations" in warning and engine.urn("killed") in warning
-    assert "pulumi refresh --clear-pending-creates" in warning
+    # deployment_executor.go, printPendingOperationsWarning: the engine's own words.
+    listed = f"  * {engine.urn('killed')}, interrupted while creating\n"
+    assert "1 pending operations from previous deployment.\n" + listed in warning
+    assert "`pulumi refresh` will need to be run interactively to clear pending CREATE operations" in warning
     # The engine keeps the pending create, so every update warns until a refresh clears it.
     assert engine.up("killed", inputs).warnings == [warning]
     assert engine.clear_pending_creates() == ["killed"]

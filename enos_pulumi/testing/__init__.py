@@ -15,18 +15,9 @@
 Install with ``pip install 'enos-pulumi[testing]'``. See docs/testing.md.
 """
 
-from ._engine import (
-    DIFF_NONE,
-    DIFF_SOME,
-    DIFF_UNKNOWN,
-    TYPE_TOKEN,
-    CheckFailedError,
-    Engine,
-    Interrupted,
-    ResourceState,
-    Step,
-)
+from ._engine import Engine, Goal
 from ._host import DiffReply, HostError, ProviderHost
+from ._paths import IgnoreChangesError
 from ._plugin_host import PluginEngine, PluginHost
 from ._program import Registration, capture_program, reset_pulumi_runtime, run_program
 from ._simulator import (
@@ -40,6 +31,18 @@ from ._simulator import (
     start_simulator,
 )
 from ._stack import ProgramStack, UpdateResult
+from ._steps import (
+    DIFF_NONE,
+    DIFF_SOME,
+    DIFF_UNKNOWN,
+    TYPE_TOKEN,
+    CheckFailedError,
+    DeploymentError,
+    Interrupted,
+    ResourceProtectedError,
+    ResourceState,
+    Step,
+)
 from ._wire import UNKNOWN, is_secret, reveal, secret
 
 __all__ = [
@@ -54,15 +57,19 @@ __all__ = [
     "TYPE_TOKEN",
     "UNKNOWN",
     "CheckFailedError",
+    "DeploymentError",
     "DiffReply",
     "Engine",
+    "Goal",
     "HostError",
+    "IgnoreChangesError",
     "Interrupted",
     "PluginEngine",
     "PluginHost",
     "ProgramStack",
     "ProviderHost",
     "Registration",
+    "ResourceProtectedError",
     "ResourceState",
     "Step",
     "UpdateResult",

@@ -5,6 +5,10 @@ This is the program the CLI's ``pulumi-resource-pulumi-python`` plugin runs in t
 caller's environment) and exposes the ResourceProvider calls with plain Python values. It does no
 engine work: which calls to make, in which order and with which secrets stripped is
 :class:`~enos_pulumi.testing.Engine`'s job.
+
+Like the engine (``provider_plugin.go`` calls the plugin with a context that carries no deadline), no
+call is cut short unless the caller sets ``call_timeout``. The host dies with the test process (see
+``_process``), so a CI job's SIGTERM or SIGKILL leaves no ``python -m pulumi.dynamic`` behind.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._process import DYNAMIC_HOST_COMMAND, die_with_parent, spawn_thread
+from ._replies import DiffReply, HostError
 from ._wire import decode, to_struct
 
 __all__ = ["DiffReply", "HostError", "ProviderHost"]
@@ -26,66 +31,32 @@ __all__ = ["DiffReply", "HostError", "ProviderHost"]
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 
 
-class HostError(Exception):
-    """A gRPC call to the host failed; ``details`` is what the user would read (the provider's traceback
-    with recent pulumi SDKs, ``Exception calling application: <text>`` with older ones such as 3.139)."""
-
-    def __init__(self, method: str, details: str, code: str = "UNKNOWN") -> None:
-        super().__init__(f"{method} failed in the provider host:\n{details}")
-        self.method = method
-        self.details = details
-        self.code = code
-        #: The provider's exception class name (e.g. ``"PipelineNotPausedError"``) when the host sent its
-        #: traceback (pulumi >= 3.146), else None; ``error_message`` is its text either way.
-        self.error_type, self.error_message = _raised(details)
-
-
-def _raised(details: str) -> tuple[str | None, str]:
-    prefix = "Exception calling application: "
-    if details.startswith(prefix):
-        return None, details[len(prefix) :].strip()
-    lines = [line for line in details.strip().splitlines() if line.strip()]
-    if "Traceback" not in details or not lines:
-        return None, details.strip()
-    # The exception's line follows the last frame's source lines; a message may span several lines.
-    last_frame = max((i for i, line in enumerate(lines) if line.startswith("  ")), default=-1)
-    raised = "\n".join(lines[last_frame + 1 :]) or lines[-1]
-    name, sep, message = raised.partition(": ")
-    if not sep or " " in name:
-        return None, raised
-    return name.rsplit(".", 1)[-1], message
-
-
-@dataclass(frozen=True)
-class DiffReply:
-    """The host's ``DiffResponse``: ``changes`` is DIFF_UNKNOWN=0, DIFF_NONE=1 or DIFF_SOME=2."""
-
-    changes: int
-    replaces: list[str] = field(default_factory=list)
-    diffs: list[str] = field(default_factory=list)
-    delete_before_replace: bool = False
-
-
 class ProviderHost:
     """One ``python -u -m pulumi.dynamic`` process and a gRPC stub to it.
 
     ``cwd`` is the program directory (the host imports the provider's module from there or from the
     virtualenv); ``env`` is the host's environment (the CLI passes its own, so ``ENOS_*`` variables reach
-    the provider). What the host prints after its port line is collected in :attr:`stderr`, as
-    ``pulumi up`` shows it. :attr:`calls` lists the RPCs made, in order, as ``(method, urn)``.
+    the provider). ``command`` starts another provider plugin instead (any executable that prints its
+    port as its first stdout line and serves the ResourceProvider service). ``call_timeout`` (seconds)
+    bounds each call; the default, None, waits as long as the engine does: without limit, leaving the
+    bound to the provider's own settings. What the host prints after its port line is collected in
+    :attr:`stderr`, as ``pulumi up`` shows it. :attr:`calls` lists the RPCs made, in order, as
+    ``(method, urn)``.
     """
 
     def __init__(
         self,
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        *,
         command: Sequence[str] | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self.cwd = str(cwd or Path.cwd())
-        #: The process to start: the dynamic provider host unless told otherwise (a provider plugin).
-        self.command = list(command or [sys.executable, "-u", "-m", "pulumi.dynamic"])
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PULUMI_PROJECT", "project")
+        self.command = list(command) if command is not None else [sys.executable, *DYNAMIC_HOST_COMMAND]
+        self.call_timeout = call_timeout
         self.process: subprocess.Popen[bytes] | None = None
         #: Whether the host declared it accepts secrets (``Configure``); the dynamic host says no.
         self.accept_secrets = False
@@ -105,13 +76,7 @@ class ProviderHost:
         import grpc
         from pulumi.runtime.proto import provider_pb2_grpc
 
-        self.process = subprocess.Popen(  # noqa: S603 - the host or plugin command the caller chose
-            self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        self.process = spawn_thread().submit(self._popen).result()
         assert self.process.stdout is not None and self.process.stderr is not None
         port_line = self.process.stdout.readline().decode().strip()
         # Keep reading both pipes: a host whose pipe buffer fills up blocks on its next print.
@@ -136,6 +101,16 @@ class ProviderHost:
             raise
         self._stub = provider_pb2_grpc.ResourceProviderStub(self._channel)
         return self
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - the kit's own command or the caller's
+            die_with_parent(self.command),
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def _drain(self, pipe: Any) -> None:
         for line in iter(pipe.readline, b""):
@@ -180,8 +155,17 @@ class ProviderHost:
 
         self.calls.append((method, urn))
         try:
-            return getattr(self._stub, method)(request, timeout=600)
+            return getattr(self._stub, method)(request, timeout=self.call_timeout)
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and self.call_timeout is not None:
+                error = HostError(
+                    method,
+                    f"no answer from the provider host within {self.call_timeout:g} s (the testing kit's "
+                    "call_timeout; Pulumi's engine itself waits without limit)",
+                    exc.code().name,
+                )
+                error.error_type = "CallTimeout"
+                raise error from None
             raise HostError(method, exc.details() or str(exc), exc.code().name) from None
 
     # -- the ResourceProvider service, plain values in and out ------------------------------------------
@@ -237,8 +221,13 @@ class ProviderHost:
             ignoreChanges=list(ignore_changes or []),
         )
         reply = self._call("Diff", request, urn)
+        detailed = {path: int(diff.kind) for path, diff in reply.detailedDiff.items()}
         return DiffReply(
-            int(reply.changes), list(reply.replaces), list(reply.diffs), bool(reply.deleteBeforeReplace)
+            int(reply.changes),
+            list(reply.replaces),
+            list(reply.diffs),
+            bool(reply.deleteBeforeReplace),
+            detailed if reply.hasDetailedDiff else {},
         )
 
     def create(self, urn: str, props: Mapping[str, Any], timeout: float = 0) -> tuple[str, dict[str, Any]]:

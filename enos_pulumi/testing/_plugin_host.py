@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._engine import Engine, Step
+from ._engine import Engine
 from ._host import DiffReply, HostError, ProviderHost
+from ._steps import Step, make_step
 from ._wire import decode, is_secret, to_struct
 
 __all__ = ["PLUGIN_TOKEN", "PluginEngine", "PluginHost", "plugin_command"]
@@ -47,7 +48,7 @@ class PluginHost(ProviderHost):
         engine_address: str = "127.0.0.1:1",
     ) -> None:
         argv = [*(command or plugin_command()), "--logtostderr", "-v=9", engine_address]
-        super().__init__(cwd, env, argv)
+        super().__init__(cwd, env, command=argv)
         self.engine_address = engine_address
         self.supports_preview = False
         #: Check's answer per URN, as the engine passes it on (secrets in wire form, unknowns kept).
@@ -187,24 +188,12 @@ class PluginEngine(Engine):
         kwargs.setdefault("type_token", PLUGIN_TOKEN)
         super().__init__(host, **kwargs)
 
-    def preview(
-        self,
-        name: str,
-        inputs: Mapping[str, Any],
-        *,
-        ignore_changes: Iterable[str] = (),
-        replace_on_changes: Iterable[str] = (),
-        replace: bool = False,
-    ) -> Step:
-        step = super().preview(
-            name,
-            inputs,
-            ignore_changes=ignore_changes,
-            replace_on_changes=replace_on_changes,
-            replace=replace,
-        )
+    def preview_outputs(
+        self, name: str, inputs: Mapping[str, Any], **options: Any
+    ) -> tuple[Step, dict[str, Any]]:
+        step, shown = super().preview_outputs(name, inputs, **options)
         if not self.host.supports_preview or step.op not in ("create", "update", "replace"):
-            return step
+            return step, shown
         urn = self.urn(name)
         checked = self.host.checked[urn]
         if step.op == "update":
@@ -212,7 +201,4 @@ class PluginEngine(Engine):
             outs = self.host.preview_update(urn, old.id, old.outputs, checked, old.inputs)
         else:
             outs = self.host.preview_create(urn, checked)
-        preview = Step(name, step.op, replaces=step.replaces)
-        preview.outputs = {key: value["value"] if is_secret(value) else value for key, value in outs.items()}
-        preview.secret_outputs = frozenset(key for key, value in outs.items() if is_secret(value))
-        return preview
+        return make_step(name, step.op, outs, replaces=step.replaces, changed=step.changed), outs

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Registration", "capture_program", "reset_pulumi_runtime", "run_program"]
+from ._project import full_key, program_main, running_in
+
+__all__ = ["Registration", "StepFailed", "capture_program", "reset_pulumi_runtime", "run_program"]
 
 #: A mocked program run at a time: Pulumi's runtime settings and config are process-wide.
 _RUN_LOCK = threading.Lock()
@@ -36,9 +38,29 @@ class Registration:
     delete_before_replace: bool | None = None
     #: ``customTimeouts`` in seconds (0: none), as the engine passes them to Create/Update/Delete.
     timeouts: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    urn: str = ""
+    protect: bool = False
+    retain_on_delete: bool = False
+    #: The ``replacement_trigger`` option (SDK 3.214+), wire form; None when not set.
+    replacement_trigger: Any = None
+    #: URNs of the ``replace_with`` option's resources.
+    replace_with: tuple[str, ...] = ()
+    #: URNs this resource depends on (``depends_on`` and the resources its inputs came from).
+    dependencies: frozenset[str] = frozenset()
 
 
 Handler = Callable[[Registration], tuple[str, Mapping[str, Any]]]
+
+
+class StepFailed(Exception):
+    """Raised by a handler for a step that failed (or was skipped) while the deployment goes on
+    (``--continue-on-error``): the program hears "failed"/"skipped" and resolves its outputs as unknown,
+    as the engine answers it, instead of an error that ends the program."""
+
+    def __init__(self, cause: BaseException, *, skipped: bool) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.skipped = skipped
 
 
 def _duration(text: str) -> float:
@@ -66,10 +88,13 @@ class _QuietAboutRaised:
         self.previous = previous
 
     def __call__(self, loop: Any, context: dict[str, Any]) -> None:
-        from ._engine import CheckFailedError, Interrupted
+        from ._deployment import NotStartedError
         from ._host import HostError
+        from ._paths import IgnoreChangesError
+        from ._steps import CheckFailedError, DeploymentError, Interrupted, ResourceProtectedError
 
-        if isinstance(context.get("exception"), (HostError, CheckFailedError, Interrupted)):
+        raised = (HostError, CheckFailedError, Interrupted, ResourceProtectedError, DeploymentError)
+        if isinstance(context.get("exception"), (*raised, IgnoreChangesError, NotStartedError)):
             return
         if self.previous is not None:
             self.previous(loop, context)
@@ -97,29 +122,9 @@ def reset_pulumi_runtime() -> None:
 def _config_strings(config: Mapping[str, Any], project: str) -> dict[str, str]:
     # The CLI hands a program its config as strings, objects as JSON; a bare key is the project's own.
     return {
-        (key if ":" in key else f"{project}:{key}"): value if isinstance(value, str) else json.dumps(value)
+        full_key(key, project): value if isinstance(value, str) else json.dumps(value)
         for key, value in config.items()
     }
-
-
-def program_main(program_dir: Path) -> Path:
-    """The program's entry file, as the Python language host finds it: ``main:`` of ``Pulumi.yaml`` (a
-    file, or a directory holding ``__main__.py``), else ``__main__.py`` next to it."""
-    main = program_dir
-    project_file = program_dir / "Pulumi.yaml"
-    if project_file.exists():
-        import yaml
-
-        document = yaml.safe_load(project_file.read_text(encoding="utf-8")) or {}
-        if isinstance(document, dict) and isinstance(document.get("main"), str):
-            main = program_dir / document["main"]
-    entry = main / "__main__.py" if main.is_dir() else main
-    if not entry.is_file():
-        raise FileNotFoundError(
-            f"no Pulumi program at {entry}: give the directory of a Pulumi.yaml whose program is "
-            f"__main__.py (or whose main: names it)"
-        )
-    return entry
 
 
 def run_program(
@@ -131,17 +136,21 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     secret_keys: Iterable[str] = (),
     preview: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``program_dir/__main__.py`` with every registration answered by ``handler`` (an id and the
-    outputs); returns the stack's exports, secrets in wire form. The first error ``handler`` raised is
-    raised again once the program has finished, as ``pulumi up`` fails after its in-flight steps."""
+    """Run the program of the project in ``program_dir`` as the language host runs it (cwd the project
+    directory, the program directory on ``sys.path``, ``env`` as its environment when given), every
+    registration answered by ``handler`` (an id and the outputs); returns the stack's exports, secrets in
+    wire form. The first error ``handler`` raised is raised again once the program has finished, as
+    ``pulumi up`` fails after its in-flight steps."""
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime import mocks
     from pulumi.runtime import settings as runtime_settings
 
     errors: list[BaseException] = []
     unused, monitor = _monitor(handler, errors)
-    main = program_main(Path(program_dir))
+    project_dir = Path(program_dir)
+    main = program_main(project_dir)
     strings = _config_strings(config or {}, project)
     secrets = [key if ":" in key else f"{project}:{key}" for key in secret_keys]
     exports: dict[str, Any] = {}
@@ -153,12 +162,13 @@ def run_program(
             mocks.set_mocks(unused, project=project, stack=stack, preview=preview, monitor=monitor)
 
             def run() -> Any:
-                runpy.run_path(str(main), run_name="__main__")
+                runpy.run_path(target, run_name="__main__")
                 root = runtime_settings.get_root_resource()
                 return _collect(dict(getattr(root, "outputs", {}) or {}), exports)
 
             try:
-                mocks.test(run)()  # type: ignore[no-untyped-call]
+                with running_in(project_dir, main, env) as target:
+                    mocks.test(run)()  # type: ignore[no-untyped-call]
             except BaseException:
                 if not errors:
                     raise
@@ -185,6 +195,48 @@ def _collect(outputs: dict[str, Any], into: dict[str, Any]) -> Any:
     return pulumi.Output.from_input(resolve())
 
 
+def _option(request: Any, name: str) -> Any:
+    """A RegisterResourceRequest field this SDK may not have (``replace_with`` and
+    ``replacement_trigger`` are newer than the oldest SDK allowed): None when absent or unset."""
+    fields = request.DESCRIPTOR.fields_by_name
+    if name not in fields:
+        return None
+    if fields[name].message_type is not None and not request.HasField(name):
+        return None
+    return getattr(request, name)
+
+
+def _registration(request: Any, urn: str) -> Registration:
+    from google.protobuf import struct_pb2
+    from pulumi.runtime import rpc
+
+    timeouts = request.customTimeouts
+    trigger = _option(request, "replacement_trigger")
+    if trigger is not None:
+        holder = struct_pb2.Struct()
+        holder.fields["trigger"].CopyFrom(trigger)
+        trigger = dict(rpc.deserialize_properties(holder, True) or {}).get("trigger")
+    dependencies = set(request.dependencies)
+    for urns in request.propertyDependencies.values():
+        dependencies.update(urns.urns)
+    return Registration(
+        type=request.type,
+        name=request.name,
+        inputs=dict(rpc.deserialize_properties(request.object, True) or {}),
+        custom=bool(request.custom),
+        ignore_changes=tuple(request.ignoreChanges),
+        replace_on_changes=tuple(request.replaceOnChanges),
+        delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
+        timeouts=(_duration(timeouts.create), _duration(timeouts.update), _duration(timeouts.delete)),
+        urn=urn,
+        protect=bool(request.protect),
+        retain_on_delete=bool(request.retainOnDelete),
+        replacement_trigger=trigger,
+        replace_with=tuple(_option(request, "replace_with") or ()),
+        dependencies=frozenset(dependencies),
+    )
+
+
 def _monitor(handler: Handler, errors: list[BaseException]) -> tuple[Any, Any]:
     from pulumi.runtime import mocks, rpc
     from pulumi.runtime.proto import resource_pb2
@@ -203,21 +255,15 @@ def _monitor(handler: Handler, errors: list[BaseException]) -> tuple[Any, Any]:
             if request.type == "pulumi:pulumi:Stack":
                 return resource_pb2.RegisterResourceResponse(urn=urn)
             _ensure_event_loop()  # type: ignore[no-untyped-call]
-            timeouts = request.customTimeouts
-            registration = Registration(
-                type=request.type,
-                name=request.name,
-                inputs=dict(rpc.deserialize_properties(request.object, True) or {}),
-                custom=bool(request.custom),
-                ignore_changes=tuple(request.ignoreChanges),
-                replace_on_changes=tuple(request.replaceOnChanges),
-                delete_before_replace=(
-                    bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None
-                ),
-                timeouts=(_duration(timeouts.create), _duration(timeouts.update), _duration(timeouts.delete)),
-            )
+            registration = _registration(request, urn)
             try:
                 id_, state = handler(registration)
+            except StepFailed as failed:
+                errors.append(failed.cause)
+                if "result" not in resource_pb2.RegisterResourceResponse.DESCRIPTOR.fields_by_name:
+                    raise failed.cause from None  # an SDK that cannot hear "failed, go on" stops here
+                result = resource_pb2.Result.SKIP if failed.skipped else resource_pb2.Result.FAIL
+                return resource_pb2.RegisterResourceResponse(urn=urn, result=result)
             except BaseException as exc:
                 errors.append(exc)
                 raise
