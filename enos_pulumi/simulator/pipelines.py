@@ -56,11 +56,17 @@ def refusal(pipeline: Pipeline, action: str) -> int | None:
 
 
 def begin(
-    pipeline: Pipeline, action: str, now: float, delay: float, request_id: str | None
+    pipeline: Pipeline,
+    action: str,
+    now: float,
+    delay: float,
+    request_id: str | None,
+    to: str | None = None,
 ) -> dict[str, Any] | None:
-    """Start an allowed operation; returns the transition record if it took effect at once."""
+    """Start an allowed operation (leading to ``to`` instead of its usual status, if given); returns the
+    transition record if it took effect at once."""
     pipeline.pending = Pending(
-        action, pipeline.status, RULES[action][1], now, now + max(delay, 0.0), request_id
+        action, pipeline.status, to or RULES[action][1], now, now + max(delay, 0.0), request_id
     )
     return settle(pipeline, now)
 

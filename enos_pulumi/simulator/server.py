@@ -366,7 +366,10 @@ class Simulator(FaultShortcuts):
         if isinstance(app, Reply):
             return app
         _, fault = self._store.take_faults(call.op, gateway=False)
-        if fault is not None and fault.kind != "no-effect":
+        if fault is not None and fault.after:
+            reply = services.serve(self, call, app, None)
+            return self._answer_lost(call, fault, reply)
+        if fault is not None and fault.kind not in ("no-effect", "becomes"):
             call.fault = fault.kind
             self._note_status(call)
             if fault.kind == "data-false":
@@ -377,6 +380,16 @@ class Simulator(FaultShortcuts):
                 call, fault.code, None, fault.msg or SERVICE_MESSAGES.get(fault.code, "Error")
             )
         return services.serve(self, call, app, fault)
+
+    def _answer_lost(self, call: Call, fault: Fault, served: Reply) -> Reply:
+        """The service acted (``served`` is what it answered); what reaches the client is the fault."""
+        call.fault = f"{fault.kind} after"
+        if fault.kind == "drop":
+            return Reply(0, drop=True)
+        if fault.kind in ("status", "html"):
+            return gateway_reply(fault, call.request_id)
+        assert fault.code is not None
+        return services.envelope(call, fault.code, None, fault.msg or SERVICE_MESSAGES.get(fault.code, "Error"))
 
     def _note_status(self, call: Call) -> None:
         """Record the named pipeline's status on a request the service never saw (a faulted one)."""

@@ -50,7 +50,8 @@ def pipeline_json(p: Pipeline) -> dict[str, Any]:
 
 
 def serve(sim: Simulator, call: Call, app: App, fault: Fault | None) -> Reply:
-    """Answer an authenticated request; ``fault`` is a ``no-effect`` fault for Operate Pipeline."""
+    """Answer an authenticated request; ``fault`` is a ``no-effect`` or ``becomes`` fault for Operate
+    Pipeline."""
     try:
         if call.path == STAGE_STATE_PATH:
             return _stage_state(sim, call, app)
@@ -152,7 +153,9 @@ def _operate(sim: Simulator, call: Call, app: App, fault: Fault | None) -> Reply
             return envelope(call, 61108, None)
         call.pipeline_status = pipeline.status
         delay = {"pause": sim.pause_seconds, "start": sim.start_seconds}.get(action, 0.0)
-        code = store.operate(pipeline, action, delay, call.request_id, effect=fault is None)
+        becomes = fault.to if fault is not None and fault.kind == "becomes" else None
+        effect = fault is None or becomes is not None
+        code = store.operate(pipeline, action, delay, call.request_id, effect=effect, to=becomes)
         if code != 0:
             now = pipeline.status + (f", {pipeline.pending.action} in progress" if pipeline.pending else "")
             return envelope(call, code, None, f"{SERVICE_MESSAGES[code]}: {now}")

@@ -158,17 +158,24 @@ class Store:
             return len(matching), page
 
     def operate(
-        self, pipeline: Pipeline, action: str, delay: float, request_id: str | None, effect: bool = True
+        self,
+        pipeline: Pipeline,
+        action: str,
+        delay: float,
+        request_id: str | None,
+        effect: bool = True,
+        to: str | None = None,
     ) -> int:
         """Pause, start or stop ``pipeline`` (already looked up, under the lock): 0 when accepted, else
-        the EnOS code refusing it. Without ``effect`` an accepted operation changes nothing."""
+        the EnOS code refusing it. Without ``effect`` an accepted operation changes nothing; ``to`` is the
+        status it leads to instead of the usual one (a start that ends FAILED)."""
         with self.lock:
             self._settle(pipeline)
             code = transitions.refusal(pipeline, action)
             if code is not None:
                 return code
             if effect:
-                record = transitions.begin(pipeline, action, self.clock(), delay, request_id)
+                record = transitions.begin(pipeline, action, self.clock(), delay, request_id, to)
                 if record is not None:
                     self.transitions.append(record)
             return 0
