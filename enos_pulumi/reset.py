@@ -24,7 +24,6 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
     assets_joined = joined(props["asset_ids"])
     points_joined = joined(props["point_ids"])
     assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
-    client.share_bound()  # the status check, the deletes and the verify reads: one bounded whole
 
     def check_paused() -> None:
         if not props.get("require_paused", True):
@@ -36,6 +35,9 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
             raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
 
     def delete_and_verify() -> ResetReport:
+        # The deletes and the verify reads: one bounded whole (enos:resetTimeoutSeconds), counted from
+        # now, once the pipeline is PAUSED: a pause that took long must not use up the reset's time.
+        client.share_bound()
         report = client.delete_stage_state(target, assets, points)
         if props.get("verify", False):
             items, request_ids = client.get_stage_state(target, assets, points)

@@ -222,6 +222,9 @@ class Transport:
                     retryable=False,
                     kind="tls",
                 )
+            if sent:  # no handshake failure: the request went out, and EnOS may have acted on it
+                detail = f"the TLS connection to {where} broke after the request was sent"
+                return TransportError(operation, detail, target, kind="closed")
             return TransportError(operation, f"TLS handshake with {where} failed", target, kind="tls")
         if isinstance(exc, requests.exceptions.Timeout):
             return TransportError(

@@ -389,7 +389,8 @@ class Simulator(FaultShortcuts):
         if fault.kind in ("status", "html"):
             return gateway_reply(fault, call.request_id)
         assert fault.code is not None
-        return services.envelope(call, fault.code, None, fault.msg or SERVICE_MESSAGES.get(fault.code, "Error"))
+        msg = fault.msg or SERVICE_MESSAGES.get(fault.code, "Error")
+        return services.envelope(call, fault.code, None, msg)
 
     def _note_status(self, call: Call) -> None:
         """Record the named pipeline's status on a request the service never saw (a faulted one)."""
