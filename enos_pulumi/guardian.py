@@ -223,5 +223,7 @@ def _show_report(client: EnosClient, target: StageTarget, path: Path | None) -> 
     except OSError:
         return
     if text:
-        lines = " | ".join(line.strip() for line in text.splitlines() if line.strip())
-        client.warn(f"pipeline {target.pipeline_id}", f"an earlier reset of it was interrupted: {lines}")
+        lines = "".join(f"\n    {line.strip()}" for line in text.splitlines() if line.strip())
+        client.warn(
+            f"pipeline {target.pipeline_id}", f"an earlier reset of it was interrupted; its guardian:{lines}"
+        )

@@ -316,7 +316,10 @@ def test_unknown_values_pass_through_check() -> None:
         ({"org_id": "o-other"}, ["org_id"]),
         ({"pipeline_id": "pl-other"}, ["pipeline_id"]),
         ({"stage_instance_name": "LastRecordAppender_1"}, ["stage_instance_name"]),
-        ({"pipeline_id": "pl-other", "stage_instance_name": "RecordCapturer_9"}, ["pipeline_id", "stage_instance_name"]),
+        (
+            {"pipeline_id": "pl-other", "stage_instance_name": "RecordCapturer_9"},
+            ["pipeline_id", "stage_instance_name"],
+        ),
         ({"pipeline_id": "pl-other", "asset_ids": ["a9"], "trigger": "t"}, ["pipeline_id"]),
     ],
 )

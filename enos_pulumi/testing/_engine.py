@@ -242,15 +242,17 @@ class Engine:
         delete_before_replace: bool | None = None,
         timeout: float = 0,
         interrupt: threading.Event | None = None,
+        interrupt_signal: int | None = None,
         defer_delete: bool = False,
     ) -> Step:
         """One resource's part of ``pulumi up`` (``replace=True``: ``pulumi up --replace <urn>``).
 
         ``timeout`` is what ``customTimeouts`` sends (seconds; the host ignores it). If ``interrupt`` is
         set while Create or Update is in flight, the host is killed and :class:`Interrupted` raised, as
-        when the CLI dies. ``defer_delete`` leaves a replaced resource's Delete to the caller (the engine
-        deletes replaced resources after all creates and updates): it is returned in the step's
-        ``replaced`` attribute.
+        when the CLI dies: SIGKILL to its process group, or ``interrupt_signal`` to the host alone (e.g.
+        ``signal.SIGTERM``, as a CI runner or Kubernetes sends it). ``defer_delete`` leaves a replaced
+        resource's Delete to the caller (the engine deletes replaced resources after all creates and
+        updates): it is returned in the step's ``replaced`` attribute.
         """
         if contains_unknowns(inputs):
             raise ValueError(f"resource '{name}': unknown input values occur only in a preview")
@@ -259,7 +261,7 @@ class Engine:
         old = self.state.get(name)
         checked = self._checked_inputs(name, inputs, old, ignore_changes, replace)
         if old is None:
-            id_, outs = self._create(name, checked, timeout, interrupt)
+            id_, outs = self._create(name, checked, timeout, interrupt, interrupt_signal)
             self._store(name, ResourceState(id_, checked, outs))
             return _step(name, "create", outs, warnings=warnings)
         if replace:
@@ -275,7 +277,7 @@ class Engine:
             if delete_before_replace if delete_before_replace is not None else dbr:
                 self.delete_state(name, old, timeout)
                 self._forget(name)
-            id_, outs = self._create(name, checked, timeout, interrupt)
+            id_, outs = self._create(name, checked, timeout, interrupt, interrupt_signal)
             self._store(name, ResourceState(id_, checked, outs))
             step = _step(name, "replace", outs, replaces=replaces, warnings=warnings)
             if not (delete_before_replace if delete_before_replace is not None else dbr):
@@ -290,6 +292,7 @@ class Engine:
             ),
             interrupt,
             f"updating {urn}",
+            signal=interrupt_signal,
         )
         outs = annotate_secrets(outs, checked) if not self.host.accept_secrets else outs
         self._store(name, ResourceState(old.id, checked, outs))
@@ -353,14 +356,21 @@ class Engine:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _create(
-        self, name: str, checked: dict[str, Any], timeout: float, interrupt: threading.Event | None
+        self,
+        name: str,
+        checked: dict[str, Any],
+        timeout: float,
+        interrupt: threading.Event | None,
+        signal: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         urn = self.urn(name)
 
         def create() -> tuple[str, dict[str, Any]]:
             return self.host.create(urn, self._send(checked), timeout)
 
-        id_, outs = self._interruptible(create, interrupt, f"creating {urn}", pending=(name, checked))
+        id_, outs = self._interruptible(
+            create, interrupt, f"creating {urn}", pending=(name, checked), signal=signal
+        )
         return id_, annotate_secrets(outs, checked) if not self.host.accept_secrets else outs
 
     def _interruptible(
@@ -369,6 +379,7 @@ class Engine:
         interrupt: threading.Event | None,
         what: str,
         pending: tuple[str, dict[str, Any]] | None = None,
+        signal: int | None = None,
     ) -> T:
         if interrupt is None:
             return call()
@@ -387,7 +398,10 @@ class Engine:
         threading.Thread(target=run, daemon=True).start()
         while not done.wait(0.01):
             if interrupt.is_set():
-                self.host.kill()
+                if signal is None:
+                    self.host.kill()
+                else:
+                    self.host.kill(signal, group=False)
                 done.wait(10)
                 if pending is not None:
                     with self._lock:

@@ -10,6 +10,7 @@ engine work: which calls to make, in which order and with which secrets stripped
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -98,12 +99,17 @@ class ProviderHost:
         import grpc
         from pulumi.runtime.proto import provider_pb2_grpc
 
+        # A process group of its own, as the CLI starts every plugin (and kills it: the whole group).
+        group: dict[str, Any] = {}
+        if os.name == "posix":
+            group = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", "pulumi.dynamic"],
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            **group,
         )
         assert self.process.stdout is not None and self.process.stderr is not None
         port_line = self.process.stdout.readline().decode().strip()
@@ -144,9 +150,19 @@ class ProviderHost:
         """The raw ``ResourceProviderStub`` (to time RPCs without this class's conversions)."""
         return self._stub
 
-    def kill(self) -> None:
-        """End the host at once, as a second Ctrl-C (or a killed CI job) ends the CLI and its plugins."""
-        if self.process is not None and self.process.poll() is None:
+    def kill(self, sig: int = signal.SIGKILL, *, group: bool = True) -> None:
+        """End the host as a second Ctrl-C (or a killed CI job) ends the CLI and its plugins: SIGKILL to
+        the host's process group. ``sig=signal.SIGTERM, group=False`` is a runner or Kubernetes sending
+        SIGTERM to the host alone; ``signal.SIGINT`` lets the host finish its calls before it exits."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if group and hasattr(os, "killpg"):
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
