@@ -103,8 +103,9 @@ class PipelineLock:
 class Guardians:
     """Locks and guardians for the pipelines this process pauses."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, lock_slack: float = _LOCK_SLACK_S) -> None:
         self._directory = directory
+        self._slack = lock_slack
 
     def _dir(self) -> Path:
         uid = os.getuid() if hasattr(os, "getuid") else 0
@@ -128,7 +129,7 @@ class Guardians:
         except (ImportError, OSError) as exc:
             client.warn(f"pipeline {target.pipeline_id}", _unguarded(exc))
             return PipelineLock()
-        bound = 2 * client.settings.operation_timeout + _LOCK_SLACK_S
+        bound = 2 * client.settings.operation_timeout + self._slack
         where = f"pipeline {target.pipeline_id}"
         until, waited = time.monotonic() + bound, False
         while True:
