@@ -27,7 +27,8 @@ from pulumi.dynamic import (
 )
 
 from .enos.client import EnosClient, RequestEvent
-from .enos.settings import SETTINGS_KEYS, Settings, config_problems, resolve_settings
+from .enos.config_check import config_problems
+from .enos.settings import SETTINGS_KEYS, Settings, resolve_settings
 from .inputs import check_inputs, diff_inputs
 from .reset import run_reset
 

@@ -194,13 +194,23 @@ def test_a_pipeline_left_paused_is_warned_about_and_started_with_resume_policy_a
     monkeypatch: pytest.MonkeyPatch,
     policy: str | None,
 ) -> None:
-    # The whole container goes: the host and its guardian are killed together, so nothing restores the
-    # pipeline. The next `pulumi up` finds it PAUSED and says so prominently.
+    # The whole container goes: the guardian and the host are killed together (the guardian first, so
+    # that it cannot act), and nothing restores the pipeline. The next `pulumi up` finds it PAUSED and
+    # says so prominently.
     h = start_host()
-    interrupt, release = hold(sim, monkeypatch, "delete")
+    interrupt, release = threading.Event(), threading.Event()
+    handle = sim._handle
+
+    def kill_both_during_the_delete(call: Any) -> Any:
+        if call.op == "delete" and not interrupt.is_set():
+            os.kill(guardian_pid(h), signal.SIGKILL)
+            interrupt.set()
+            release.wait(30)
+        return handle(call)
+
+    monkeypatch.setattr(sim, "_handle", kill_both_during_the_delete)
     with pytest.raises(Interrupted):
         h.engine.up("guarded", inputs(h), interrupt=interrupt)
-    os.kill(guardian_pid(h), signal.SIGKILL)
     release.set()
     wait_for(lambda: gone(guardian_pid(h)), "the guardian to die")
     assert sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
@@ -228,12 +238,25 @@ def test_the_guardian_gets_no_secret_in_argv_environment_or_report(
 ) -> None:
     # Credentials from the environment, as in CI: the guardian's environment must not carry them on.
     h = start_host(secret_key=None, env={"ENOS_SECRET_KEY": SIM_SECRET_KEY})
-    interrupt, release = hold(sim, monkeypatch, "delete")
+    interrupt, release = threading.Event(), threading.Event()
+    handle = sim._handle
+    seen: dict[str, bytes] = {}
+
+    def look_then_kill(call: Any) -> Any:
+        if call.op == "delete" and not interrupt.is_set():
+            pid = guardian_pid(h)  # alive: its host is waiting for this delete
+            seen.update({name: Path(f"/proc/{pid}/{name}").read_bytes() for name in ("cmdline", "environ")})
+            interrupt.set()
+            release.wait(30)
+        return handle(call)
+
+    monkeypatch.setattr(sim, "_handle", look_then_kill)
     with pytest.raises(Interrupted):
         h.engine.up("guarded", inputs(h), interrupt=interrupt, interrupt_signal=signal.SIGTERM)
     pid = guardian_pid(h)
-    for name in ("cmdline", "environ"):
-        assert SIM_SECRET_KEY.encode() not in Path(f"/proc/{pid}/{name}").read_bytes(), name
+    assert b"enos_pulumi.guardian_main" in seen["cmdline"] and b"PULUMI_PROJECT" in seen["environ"]
+    for name, content in seen.items():
+        assert SIM_SECRET_KEY.encode() not in content, name
     release.set()
     wait_for(lambda: gone(pid), "the guardian to finish")
     (report,) = (Path(h.host.env["TMPDIR"]) / f"enos-pulumi-{os.getuid()}").glob("*.report")

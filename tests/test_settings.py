@@ -439,7 +439,7 @@ def test_settings_are_never_pickled() -> None:
 
 
 def test_config_problems_name_an_unknown_enos_key_and_the_nearest_known_one() -> None:
-    from enos_pulumi.enos.settings import config_problems
+    from enos_pulumi.enos.config_check import config_problems
 
     config = {
         "enos:apiGateWay": "https://apim.example.com",
@@ -481,7 +481,7 @@ def test_config_problems_name_an_unknown_enos_key_and_the_nearest_known_one() ->
 def test_config_problems_check_the_gateway_the_reset_would_use(
     config: dict[str, str], environ: dict[str, str], expected: list[str]
 ) -> None:
-    from enos_pulumi.enos.settings import config_problems
+    from enos_pulumi.enos.config_check import config_problems
 
     problems = config_problems(config, environ)
     assert len(problems) == len(expected)

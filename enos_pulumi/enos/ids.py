@@ -77,6 +77,14 @@ def _first_non_string(items: Sequence[Any]) -> tuple[int, Any]:
     return next((i, x) for i, x in enumerate(items) if not isinstance(x, str))
 
 
+def _check_lengths(joined: str, parts: Sequence[str], input_name: str) -> None:
+    if len(joined) > MAX_ID_LENGTH and max(map(len, parts)) > MAX_ID_LENGTH:
+        # One C-speed pass finds whether any ID may be too long; the slower search runs only then.
+        long = next((p.strip() for p in parts if len(p.strip()) > MAX_ID_LENGTH), None)
+        if long is not None:
+            raise InvalidIdsError(input_name, f"an ID {name_problem(long)}")
+
+
 def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
     """Canonicalize a list of IDs or one comma-separated string; raise :class:`InvalidIdsError`.
 
@@ -123,11 +131,7 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
                     f"an ID contains the control character {control.group()!r} (near "
                     f"{inner[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
                 )
-    if len(joined) > MAX_ID_LENGTH and max(map(len, parts)) > MAX_ID_LENGTH:
-        # One C-speed pass finds whether any ID may be too long; the slower search runs only then.
-        long = next((p.strip() for p in parts if len(p.strip()) > MAX_ID_LENGTH), None)
-        if long is not None:
-            raise InvalidIdsError(input_name, f"an ID {name_problem(long)}")
+    _check_lengths(joined, parts, input_name)
     unique = set(map(str.strip, parts))
     if "" in unique:
         if count == 0 or not joined.strip():

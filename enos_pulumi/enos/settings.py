@@ -6,7 +6,6 @@ provider's ``configure``) > the environment (``ENOS_*``). Nothing is read at imp
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -23,7 +22,6 @@ __all__ = [
     "DEFAULT_PARALLEL_REQUESTS",
     "SETTINGS_KEYS",
     "Settings",
-    "config_problems",
     "resolve_org_id",
     "resolve_settings",
 ]
@@ -311,27 +309,3 @@ def resolve_org_id(
         f"org_id is not set: pass org_id=..., run `pulumi config set {config_key} <org id>` "
         f"or set the environment variable {env_var}"
     )
-
-
-def config_problems(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
-    """What can be told wrong with the connection settings before a reset needs them (at preview): an
-    ``enos:*`` stack config key this package does not know (with the known key nearest to it), and a
-    gateway URL it would refuse (from ``config``, else ``environ``). A missing setting is no problem
-    here: a preview job need not have the secret key."""
-    known = {key for key, _ in SETTINGS_KEYS.values()} | {ORG_ID_KEYS[0]}
-    by_lower = {key.lower(): key for key in known}
-    problems = []
-    for key in sorted(k for k in config if k.startswith("enos:") and k not in known):
-        near = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
-        hint = f"did you mean {by_lower[near[0]]}? " if near else ""
-        problems.append(
-            f"stack config {key} is not an enos-pulumi setting: {hint}Remove it (pulumi config rm {key}); "
-            f"the settings are {', '.join(sorted(known))}"
-        )
-    found = _pick("api_gateway", {}, config, os.environ if environ is None else environ)
-    if found is not None and isinstance(found[0], str):
-        try:
-            _normalize_gateway(found[0].strip(), found[1])
-        except ConfigurationError as exc:
-            problems.append(str(exc))
-    return problems
