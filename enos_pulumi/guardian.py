@@ -6,8 +6,9 @@ guardian, a small process of its own (:mod:`enos_pulumi.guardian_main`):
 
 - in a session of its own, so the Pulumi CLI killing the host's process group does not take it;
 - handed the connection settings over a pipe (never argv, the environment or a file; its environment
-  has no ``ENOS_*`` variable), and told the reset's progress over the same pipe: ``pausing`` (a pause
-  may be going out), ``paused``, ``starting``, ``done``;
+  keeps only what runs Python and reaches EnOS: no ``ENOS_*`` variable, no other credential), and told
+  the reset's progress over the same pipe: ``pausing`` (a pause may be going out), ``paused``,
+  ``starting``, ``done``;
 - if the pipe closes before ``done`` (the host is gone), it reads the status and starts the pipeline
   only if it is PAUSED (in ``pausing``, after waiting, bounded, for a pause that may still take effect),
   then exits. A start already under way is not duplicated: EnOS refuses a second one (61121, 61165).
@@ -43,6 +44,15 @@ GUARD = "Guard"
 #: it, or another ``pulumi up`` on this machine resetting it), beyond two operation timeouts.
 _LOCK_SLACK_S = 60.0
 _REPORT_MAX = 4096
+#: What the guardian's environment keeps of its host's: enough to run Python and reach EnOS (a proxy, CA
+#: files), nothing else. The host's may hold credentials (ENOS_SECRET_KEY, PULUMI_ACCESS_TOKEN...).
+_ENV_KEPT = frozenset(
+    {
+        "PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL",
+        "LC_CTYPE", "TMPDIR", "TEMP", "TMP", "SYSTEMROOT", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    }
+)  # fmt: skip
 
 
 class Guard:
@@ -164,7 +174,7 @@ class Guardians:
             "phase": phase,
             "host_pid": os.getpid(),
         }
-        env = {key: value for key, value in os.environ.items() if not key.startswith("ENOS_")}
+        env = {key: value for key, value in os.environ.items() if key.upper() in _ENV_KEPT}
         started = time.monotonic()
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)

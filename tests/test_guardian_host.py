@@ -167,6 +167,32 @@ def test_a_host_killed_while_its_pause_goes_out_is_undone_once_the_pause_lands(
     assert [e for e in sim.requests if e["operation"] == "delete"] == []
 
 
+def test_a_host_killed_while_its_start_is_under_way_is_not_started_twice(
+    sim: Simulator, start_host: Callable[..., HostedProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # EnOS accepted the host's start, which takes 2 s; the host dies meanwhile. The guardian's own start
+    # is refused as another start in progress (61121): it waits for that one instead of a second start.
+    sim.start_seconds = 2.0
+    h = start_host()
+    interrupt = threading.Event()
+    handle = sim._handle
+
+    def kill_once_started(call: Any) -> Any:
+        reply = handle(call)
+        if call.op == "start" and reply.code == 0:
+            interrupt.set()
+        return reply
+
+    monkeypatch.setattr(sim, "_handle", kill_once_started)
+    with pytest.raises(Interrupted):
+        h.engine.up("guarded", inputs(h), interrupt=interrupt)
+    wait_for(lambda: gone(guardian_pid(h)), "the guardian to finish")
+    starts = [(e["code"], e["pipeline_status"]) for e in sim.requests if e["operation"] == "start"]
+    assert starts[0] == (0, "PAUSED") and 61121 in {code for code, _ in starts[1:]}
+    assert actions(sim) == ["pause", "start"]  # one start took effect
+    assert sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
 def test_sigint_lets_the_host_finish_the_reset(
     sim: Simulator, start_host: Callable[..., HostedProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,7 +263,10 @@ def test_the_guardian_gets_no_secret_in_argv_environment_or_report(
     sim: Simulator, start_host: Callable[..., HostedProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Credentials from the environment, as in CI: the guardian's environment must not carry them on.
-    h = start_host(secret_key=None, env={"ENOS_SECRET_KEY": SIM_SECRET_KEY})
+    other_secret = "pul-0123456789abcdef"  # the CLI's own credentials reach the host too
+    h = start_host(
+        secret_key=None, env={"ENOS_SECRET_KEY": SIM_SECRET_KEY, "PULUMI_ACCESS_TOKEN": other_secret}
+    )
     interrupt, release = threading.Event(), threading.Event()
     handle = sim._handle
     seen: dict[str, bytes] = {}
@@ -254,9 +283,9 @@ def test_the_guardian_gets_no_secret_in_argv_environment_or_report(
     with pytest.raises(Interrupted):
         h.engine.up("guarded", inputs(h), interrupt=interrupt, interrupt_signal=signal.SIGTERM)
     pid = guardian_pid(h)
-    assert b"enos_pulumi.guardian_main" in seen["cmdline"] and b"PULUMI_PROJECT" in seen["environ"]
+    assert b"enos_pulumi.guardian_main" in seen["cmdline"] and b"PATH=" in seen["environ"]
     for name, content in seen.items():
-        assert SIM_SECRET_KEY.encode() not in content, name
+        assert SIM_SECRET_KEY.encode() not in content and other_secret.encode() not in content, name
     release.set()
     wait_for(lambda: gone(pid), "the guardian to finish")
     (report,) = (Path(h.host.env["TMPDIR"]) / f"enos-pulumi-{os.getuid()}").glob("*.report")
