@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ GUARD = "Guard"
 #: it, or another ``pulumi up`` on this machine resetting it), beyond two operation timeouts.
 _LOCK_SLACK_S = 60.0
 _REPORT_MAX = 4096
+_READY_TIMEOUT_S = 30.0
 #: What the guardian's environment keeps of its host's: enough to run Python and reach EnOS (a proxy, CA
 #: files), nothing else. The host's may hold credentials (ENOS_SECRET_KEY, PULUMI_ACCESS_TOKEN...).
 _ENV_KEPT = frozenset(
@@ -183,7 +185,7 @@ class Guardians:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "enos_pulumi.guardian_main"],
                     stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
                     stderr=report,
                     pass_fds=(lock.fd,),
                     start_new_session=True,
@@ -195,6 +197,7 @@ class Guardians:
             assert process.stdin is not None
             process.stdin.write(json.dumps(hello).encode() + b"\n")
             process.stdin.flush()
+            _await_ready(process)
         except (OSError, ValueError) as exc:
             client.warn(f"pipeline {target.pipeline_id}", _unguarded(exc))
             return NO_GUARD
@@ -202,6 +205,19 @@ class Guardians:
         elapsed = time.monotonic() - started
         client.emit(RequestEvent(GUARD, f"pipeline {target.pipeline_id}", "started", elapsed, detail=detail))
         return Guard(process)
+
+
+def _await_ready(process: subprocess.Popen[bytes]) -> None:
+    """Wait (bounded) for the guardian to say it is watching: one that could not start (no importable
+    package, a broken interpreter) must not be counted on. Raises OSError, having ended it."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], _READY_TIMEOUT_S)
+    line = process.stdout.readline() if ready else b""
+    if line.strip() != b"ready":
+        process.kill()
+        process.wait()
+        raise OSError(f"the guardian process did not start (exit status {process.returncode})")
+    process.stdout.close()
 
 
 def _key(gateway: str, target: StageTarget) -> str:

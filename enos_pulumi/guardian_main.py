@@ -124,6 +124,9 @@ def main() -> int:
         name = type(exc).__name__
         print(f"guardian (pid {os.getpid()}): no usable start message ({name})", file=sys.stderr)
         return 2
+    sys.stdout.write("ready\n")  # the host counts on this guardian from now on
+    sys.stdout.flush()
+    sys.stdout.close()
     phase = _watch(lines, hello)
     if phase is None:
         return 0

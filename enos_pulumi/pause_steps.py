@@ -148,8 +148,8 @@ def _settle(client: EnosClient, target: StageTarget, resume: Resume, guard: Guar
         client.wait_for_status(target.org_id, pid, "PAUSED")
     except EnosError:
         return (
-            f"EnOS accepted the pause, but pipeline {pid} has not reached PAUSED; it may still: check it "
-            f"in the EnOS console and start it if it paused."
+            f"EnOS accepted the pause (or may have: its answer was lost), but pipeline {pid} has not "
+            f"reached PAUSED; it may still: check it in the EnOS console and start it if it paused."
         )
     return _start_again(client, target, resume, guard, "the pause took effect late")
 

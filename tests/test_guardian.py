@@ -7,17 +7,19 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from enos_pulumi import guardian
 from enos_pulumi.enos.client import EnosClient, RequestEvent
 from enos_pulumi.enos.errors import EnosError
 from enos_pulumi.enos.model import StageTarget
 from enos_pulumi.enos.settings import Settings
-from enos_pulumi.guardian import Guardians
+from enos_pulumi.guardian import NO_GUARD, Guardians
 
 TARGET = StageTarget("o1", "pl-1", "FixedTimeWindowAggregator_1")
 
@@ -86,3 +88,34 @@ def test_the_guardian_refuses_a_bad_start_message_without_echoing_it() -> None:
     )
     assert done.returncode == 2
     assert b"no usable start message" in done.stderr and b"s3cr3t" not in done.stderr
+
+
+def test_a_guardian_that_does_not_start_is_not_counted_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An interpreter that cannot run the guardian (a frozen binary, say): the reset is warned, unguarded.
+    events: list[RequestEvent] = []
+    guardians = Guardians(tmp_path / "locks")
+    lock = guardians.lock(client(events), TARGET)
+    monkeypatch.setattr(guardian.sys, "executable", shutil.which("false") or "/bin/false")
+    guard = guardians.spawn(client(events), TARGET, {}, lock, "pausing")
+    lock.release()
+    assert guard is NO_GUARD
+    (warning,) = [e.detail for e in events if e.outcome == "warning"]
+    assert "the guardian process did not start" in warning and "it stays PAUSED" in warning
+
+
+def test_a_guardian_that_started_says_so_and_exits_when_done(tmp_path: Path) -> None:
+    events: list[RequestEvent] = []
+    guardians = Guardians(tmp_path / "locks")
+    lock = guardians.lock(client(events), TARGET)
+    guard = guardians.spawn(client(events), TARGET, {}, lock, "pausing")
+    lock.release()
+    pid = guard.pid
+    assert pid is not None
+    (started,) = [e.describe() for e in events if e.outcome == "started"]
+    assert f"| started | pid {pid}: starts the pipeline again if this process ends" in started
+    guard.done()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped): the pipeline's lock is free again
+    guardians.lock(client(events), TARGET).release()
