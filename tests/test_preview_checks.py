@@ -12,6 +12,7 @@ import pytest
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import CheckFailedError, HostError
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE
+from tests.support.host_errors import assert_raised
 from tests.support.host_fixtures import HostedProvider, HostFactory
 
 pytest_plugins = ["tests.support.host_fixtures"]
@@ -56,7 +57,7 @@ def test_a_stage_type_this_version_does_not_know_passes_with_the_opt_out(
     assert h.engine.preview("opt-out", inputs).op == "create"
     with pytest.raises(HostError) as info:
         h.engine.up("opt-out", inputs)
-    assert info.value.error_type == "UnsupportedStageError"
+    assert_raised(info.value.details, "UnsupportedStageError")
     assert "61107" in info.value.details and "Nothing was paused" in info.value.details
     assert [e["operation"] for e in host_simulator.requests if e["operation"] != "token"] == ["get"]
     assert host_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
