@@ -176,35 +176,45 @@ class Guardians:
             "phase": phase,
             "host_pid": os.getpid(),
         }
-        env = {key: value for key, value in os.environ.items() if key.upper() in _ENV_KEPT}
         started = time.monotonic()
+        process: subprocess.Popen[bytes] | None = None
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-            report = os.open(lock.report, flags, 0o600)
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "enos_pulumi.guardian_main"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=report,
-                    pass_fds=(lock.fd,),
-                    start_new_session=True,
-                    env=env,
-                    cwd=os.getcwd(),
-                )
-            finally:
-                os.close(report)
+            process = _start(lock.fd, lock.report)
             assert process.stdin is not None
             process.stdin.write(json.dumps(hello).encode() + b"\n")
             process.stdin.flush()
             _await_ready(process)
         except (OSError, ValueError) as exc:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
             client.warn(f"pipeline {target.pipeline_id}", _unguarded(exc))
             return NO_GUARD
         detail = f"pid {process.pid}: starts the pipeline again if this process ends before the reset does"
         elapsed = time.monotonic() - started
         client.emit(RequestEvent(GUARD, f"pipeline {target.pipeline_id}", "started", elapsed, detail=detail))
         return Guard(process)
+
+
+def _start(lock_fd: int, report_path: Path) -> subprocess.Popen[bytes]:
+    """The guardian process: its own session, the lock handed over, stderr to the report file, an
+    environment without credentials."""
+    env = {key: value for key, value in os.environ.items() if key.upper() in _ENV_KEPT}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    report = os.open(report_path, flags, 0o600)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "enos_pulumi.guardian_main"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=report,
+            pass_fds=(lock_fd,),
+            start_new_session=True,
+            env=env,
+            cwd=os.getcwd(),
+        )
+    finally:
+        os.close(report)
 
 
 def _await_ready(process: subprocess.Popen[bytes]) -> None:

@@ -27,6 +27,8 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
     assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
 
     def check_paused() -> None:
+        # A reset that may not pause: its status check, deletes and verify reads are one bounded whole.
+        client.share_bound()
         if not props.get("require_paused", True):
             return
         status = client.pipeline_status(target.org_id, target.pipeline_id)
@@ -36,8 +38,9 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
             raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
 
     def delete_and_verify() -> ResetReport:
-        # The deletes and the verify reads: one bounded whole (enos:resetTimeoutSeconds), counted from
-        # now, once the pipeline is PAUSED: a pause that took long must not use up the reset's time.
+        # After a pause (this reset's, or one it joined) the bound counts from now, once the pipeline is
+        # PAUSED: a pause that took long must not use up the deletes' time. (After check_paused the
+        # bound is already shared, and this changes nothing.)
         client.share_bound()
         report = client.delete_stage_state(target, assets, points)
         if props.get("verify", False):

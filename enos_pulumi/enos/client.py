@@ -76,7 +76,8 @@ class EnosClient:
 
     def share_bound(self) -> None:
         """From now on every operation of this client shares one total bound, ``reset_timeout`` from now
-        (the provider makes a reset's status check, deletes and verify reads one bounded whole)."""
+        (the provider makes a reset's status check, deletes and verify reads one bounded whole). Once
+        shared, the bound stays: a second call changes nothing."""
         self._shared_until = self._until()
 
     def call(
