@@ -4,8 +4,9 @@ Plain dicts in and out, so the dynamic provider and the provider plugin share on
 are ``(input name, reason)`` pairs, a diff is the changed keys and the replace keys. Inputs that depend
 on resources not created yet arrive as ``pulumi.output.Unknown`` (preview only).
 
-``pause_pipeline``, ``resume_execution_mode``, ``resume_kafka_rate`` and ``resume_resource_config``
-never cause a reset by themselves: the diff does not look at them.
+``pause_pipeline``, ``resume_execution_mode``, ``resume_kafka_rate``, ``resume_resource_config``,
+``resume_policy`` and ``require_known_stage_type`` never cause a reset by themselves: the diff does not
+look at them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 from pulumi.output import Unknown
 
 from .enos.errors import InvalidIdsError
-from .enos.ids import canonical_ids, describe_value, ids_hash_joined
-from .enos.pipeline_control import EXECUTION_MODES
-from .pausing import Resume
+from .enos.ids import canonical_ids, describe_value, ids_hash_joined, name_problem
+from .enos.stage_types import STAGE_TYPES, stage_type_of, suggest_stage_type
+from .pause_inputs import DEFAULT_KAFKA_RATE, check_pause_inputs, resume_of
 
 __all__ = [
     "BOOL_INPUTS",
@@ -46,9 +47,12 @@ LIST_FORM_MAX_IDS = 1000
 ID_INPUTS = ("asset_ids", "point_ids")
 # The target: required strings, and a change of any of them is a replacement.
 REPLACE_KEYS = ("org_id", "pipeline_id", "stage_instance_name")
-BOOL_INPUTS = {"require_paused": True, "verify": False, "pause_pipeline": False}
-DEFAULT_KAFKA_RATE = 1000
-_MAX_KAFKA_RATE = 1_000_000_000
+BOOL_INPUTS = {
+    "require_paused": True,
+    "verify": False,
+    "pause_pipeline": False,
+    "require_known_stage_type": True,
+}
 
 #: A problem with one input: (input name, reason). The engine shows the name with the reason.
 Failure = tuple[str, str]
@@ -106,9 +110,9 @@ def _ids_changed(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
     return digest != olds.get("ids_hash")
 
 
-def check_inputs(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
-    """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input."""
-    inputs = dict(news)
+def _check_target(news: Mapping[str, Any], inputs: dict[str, Any]) -> list[Failure]:
+    """org_id, pipeline_id and stage_instance_name: required strings, no control character, not absurdly
+    long, and a stage of an operator type that keeps stage state (unless told otherwise)."""
     failures: list[Failure] = []
     for name in REPLACE_KEYS:
         value = news.get(name)
@@ -119,8 +123,33 @@ def check_inputs(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]
             failures.append((name, f"required and must not be empty{hint}"))
         elif not isinstance(value, str):
             failures.append((name, f"must be a string, got {describe_value(value)}"))
+        elif (problem := name_problem(value.strip())) is not None:
+            failures.append((name, problem))
         else:
             inputs[name] = value.strip()
+    stage = inputs.get("stage_instance_name")
+    checked = not any(name == "stage_instance_name" for name, _ in failures)
+    required = news.get("require_known_stage_type")
+    if checked and isinstance(stage, str) and required in (True, None) and stage_type_of(stage) is None:
+        failures.append(("stage_instance_name", _unknown_stage(stage)))
+    return failures
+
+
+def _unknown_stage(stage: str) -> str:
+    near = suggest_stage_type(stage)
+    guess = f"did you mean {near}? " if near is not None else ""
+    return (
+        f"{stage!r} does not start with an operator type whose stage state EnOS can delete "
+        f"({', '.join(STAGE_TYPES)}): {guess}EnOS would refuse it (61107) after a pause_pipeline reset had "
+        f"paused the pipeline. If EnOS has added an operator type this version does not know, set "
+        f"require_known_stage_type=False"
+    )
+
+
+def check_inputs(news: Mapping[str, Any]) -> tuple[dict[str, Any], list[Failure]]:
+    """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input."""
+    inputs = dict(news)
+    failures = _check_target(news, inputs)
     for name in ID_INPUTS:
         value = news.get(name)
         if isinstance(value, Unknown):
@@ -167,102 +196,3 @@ def diff_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> Diff:
     if is_unknown(trigger) or (trigger is not None and trigger != olds.get("trigger")):
         changed.append("trigger")
     return Diff(changed, replaces)
-
-
-def _unknown(value: Any) -> bool:
-    return isinstance(value, Unknown)
-
-
-def _whole_numbers(value: Any) -> Any:
-    """Numbers cross the engine as floats: 2.0 goes back to 2 so EnOS sees the integer it was given."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(k): _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_whole_numbers(v) for v in value]
-    return value
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
-    return True
-
-
-def check_pause_inputs(news: Mapping[str, Any], inputs: dict[str, Any]) -> list[Failure]:
-    """Validate and normalize the pause/resume inputs into ``inputs``; failures name the input."""
-    failures: list[Failure] = []
-    pause = news.get("pause_pipeline")
-    mode = news.get("resume_execution_mode")
-    if not _unknown(mode):
-        if mode is None or (isinstance(mode, str) and not mode.strip()):
-            inputs.pop("resume_execution_mode", None)
-            if pause is True:
-                failures.append(
-                    (
-                        "resume_execution_mode",
-                        "is required when pause_pipeline is true: 'standalone' or 'cluster', how the "
-                        "pipeline runs when the reset starts it again",
-                    )
-                )
-        elif not isinstance(mode, str) or mode.strip().lower() not in EXECUTION_MODES:
-            failures.append(("resume_execution_mode", f"must be 'standalone' or 'cluster', got {mode!r:.60}"))
-        else:
-            inputs["resume_execution_mode"] = mode.strip().lower()
-    rate = news.get("resume_kafka_rate")
-    if rate is None:
-        inputs["resume_kafka_rate"] = DEFAULT_KAFKA_RATE
-    elif not _unknown(rate):
-        whole = (
-            isinstance(rate, (int, float))
-            and not isinstance(rate, bool)
-            and math.isfinite(rate)
-            and float(rate).is_integer()
-        )
-        if not whole or not 0 < rate <= _MAX_KAFKA_RATE:
-            failures.append(
-                (
-                    "resume_kafka_rate",
-                    f"must be a whole number of records per second from 1 to {_MAX_KAFKA_RATE:,}, "
-                    f"got {rate!r:.60}",
-                )
-            )
-        else:
-            inputs["resume_kafka_rate"] = int(rate)
-    config = news.get("resume_resource_config")
-    if config is not None and not _unknown(config):
-        if not isinstance(config, Mapping):
-            failures.append(
-                (
-                    "resume_resource_config",
-                    f"must be a mapping (sent as Operate Pipeline's resourceConfig), "
-                    f"got {type(config).__name__}",
-                )
-            )
-        elif not _finite(config):
-            failures.append(
-                (
-                    "resume_resource_config",
-                    "holds a number that is not finite (NaN or Infinity), which JSON cannot carry",
-                )
-            )
-        else:
-            inputs["resume_resource_config"] = _whole_numbers(config)
-    return failures
-
-
-def resume_of(props: Mapping[str, Any]) -> Resume | None:
-    """How to start the pipeline again after the reset, or None when the reset may not pause it."""
-    if props.get("pause_pipeline") is not True:
-        return None
-    config = props.get("resume_resource_config")
-    return Resume(
-        execution_mode=str(props["resume_execution_mode"]),
-        kafka_rate=int(props.get("resume_kafka_rate") or DEFAULT_KAFKA_RATE),
-        resource_config=dict(config) if isinstance(config, Mapping) else None,
-    )

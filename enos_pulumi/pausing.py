@@ -2,47 +2,62 @@
 
 The provider host runs up to four calls at once, so several resets of one pipeline can run together.
 Every reset of a pipeline registers while it runs (so the pipeline is never started again from under
-one of them), and those with ``pause_pipeline`` share one pause: the first pauses (the "leader"), the
+one of them), and those with ``pause_pipeline`` share one pause: the first pauses (the leader), the
 others wait for it, the last reset of the pipeline to finish starts it again, and a reset arriving while
 it is being started waits for that, then pauses anew. So no delete of this process runs after the
-pipeline was started again by this process.
+pipeline was started again by this process. The steps themselves (pause, undo, start, the guardian that
+covers this process being killed) are in :mod:`enos_pulumi.pause_steps`.
 
-Failure rules (design.md): a pause that fails or does not take effect deletes nothing, and a pipeline
-that did reach PAUSED is started again; a reset that fails after the pause still resumes the pipeline,
-then raises its own error saying so; a start that fails says plainly that the pipeline is left PAUSED.
+A reset that fails after the pause still resumes the pipeline, then raises its own error saying so.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from enum import Enum
+from typing import TypeVar
 
+from . import pause_steps
 from .enos.client import EnosClient
-from .enos.errors import (
-    EnosError,
-    OperationTimeoutError,
-    PipelineLeftPausedError,
-    PipelineNotListedError,
-    PipelineNotPausedError,
-)
+from .enos.errors import EnosError
 from .enos.model import StageTarget
+from .guardian import NO_GUARD, Guard, Guardians
+from .pause_steps import RESUME_ALWAYS, RESUME_IF_PAUSED_BY_RESET, RESUME_POLICIES, Resume
 
-__all__ = ["COORDINATOR", "PauseCoordinator", "Resume"]
+__all__ = [
+    "COORDINATOR",
+    "RESUME_ALWAYS",
+    "RESUME_IF_PAUSED_BY_RESET",
+    "RESUME_POLICIES",
+    "PauseCoordinator",
+    "Resume",
+    "Role",
+    "State",
+]
 
 T = TypeVar("T")
 _Key = tuple[str, str, str]
 
 
-@dataclass(frozen=True)
-class Resume:
-    """How to start the pipeline again (Operate Pipeline ``start``'s body)."""
+class State(Enum):
+    """Where a pipeline's shared pause stands in this process."""
 
-    execution_mode: str
-    kafka_rate: int
-    resource_config: Mapping[str, Any] | None = None
+    OPEN = "no pause of this process"
+    PAUSING = "being paused"
+    PAUSED_BY_US = "paused by this process"
+    PAUSED_ALREADY = "found paused"
+    RESUMING = "being started again"
+
+
+class Role(Enum):
+    """What one reset does about the pause."""
+
+    LEADER = "pauses the pipeline"
+    FOLLOWER = "waits for the leader's pause"
+    UNMANAGED = "may not pause (pause_pipeline=False): checks, and holds off any start"
 
 
 @dataclass(eq=False)
@@ -50,21 +65,30 @@ class _Pipeline:
     """The resets of one pipeline under way in this process."""
 
     key: _Key
-    #: "open" (no pause of ours) -> "pausing" -> "paused-by-us" | "paused-already" -> "resuming"
-    state: str = "open"
+    state: State = State.OPEN
     holders: int = 0
     resume: Resume | None = None
     attempt: int = 0
     #: Why each failed pause attempt failed, for the resets that waited on it.
     failures: dict[int, Exception] = field(default_factory=dict)
+    guard: Guard = NO_GUARD
+
+    @property
+    def starts_at_end(self) -> bool:
+        """Whether the last reset to leave starts the pipeline: this process paused it, or it was found
+        PAUSED and the leader's ``resume_policy`` is 'always'."""
+        always = self.resume is not None and self.resume.always
+        return self.state is State.PAUSED_BY_US or (self.state is State.PAUSED_ALREADY and always)
 
 
 class PauseCoordinator:
-    """Resets keyed by (gateway, org, pipeline); thread-safe."""
+    """Resets keyed by (gateway, org, pipeline); thread-safe. ``guardians`` (None: none) covers this
+    process being killed while a pipeline is paused."""
 
-    def __init__(self) -> None:
+    def __init__(self, guardians: Guardians | None = None) -> None:
         self._cond = threading.Condition()
         self._pipelines: dict[_Key, _Pipeline] = {}
+        self._guardians = guardians
 
     def run(
         self,
@@ -84,16 +108,16 @@ class PauseCoordinator:
         key = (client.settings.api_gateway, target.org_id, target.pipeline_id)
         entry, role, attempt = self._join(key, resume)
         try:
-            if role == "leader":
+            if role is Role.LEADER:
                 self._lead(client, target, entry)
-            elif role == "follower":
+            elif role is Role.FOLLOWER:
                 self._await_pause(entry, attempt)
             else:
                 check_paused()
         except BaseException:
             self._leave(client, target, key, entry, None)
             raise
-        paused_by_us = role != "unmanaged" and entry.state == "paused-by-us"
+        paused_by_us = role is not Role.UNMANAGED and entry.state is State.PAUSED_BY_US
         try:
             result = reset()
         except BaseException as exc:
@@ -104,30 +128,30 @@ class PauseCoordinator:
 
     # -- joining -----------------------------------------------------------------------------------------
 
-    def _join(self, key: _Key, resume: Resume | None) -> tuple[_Pipeline, str, int]:
+    def _join(self, key: _Key, resume: Resume | None) -> tuple[_Pipeline, Role, int]:
         with self._cond:
             while True:
                 entry = self._pipelines.get(key)
-                if entry is not None and entry.state == "resuming":
+                if entry is not None and entry.state is State.RESUMING:
                     self._cond.wait()  # never delete while the pipeline is being started again
                     continue
                 if entry is None:
                     entry = self._pipelines[key] = _Pipeline(key)
                 entry.holders += 1
-                if entry.state != "open":
-                    return entry, "follower", entry.attempt
+                if entry.state is not State.OPEN:
+                    return entry, Role.FOLLOWER, entry.attempt
                 if resume is None:
-                    return entry, "unmanaged", entry.attempt
-                entry.state = "pausing"
+                    return entry, Role.UNMANAGED, entry.attempt
+                entry.state = State.PAUSING
                 entry.resume = resume
                 entry.attempt += 1
-                return entry, "leader", entry.attempt
+                return entry, Role.LEADER, entry.attempt
 
     def _await_pause(self, entry: _Pipeline, attempt: int) -> None:
         with self._cond:
-            while entry.state == "pausing" and entry.attempt == attempt:
+            while entry.state is State.PAUSING and entry.attempt == attempt:
                 self._cond.wait()
-            if entry.attempt == attempt and entry.state in ("paused-by-us", "paused-already"):
+            if entry.attempt == attempt and entry.state in (State.PAUSED_BY_US, State.PAUSED_ALREADY):
                 return
             # The pause this reset waited for failed (whatever came after it): never go on unpaused.
             failure = entry.failures.get(attempt)
@@ -143,81 +167,18 @@ class PauseCoordinator:
     def _lead(self, client: EnosClient, target: StageTarget, entry: _Pipeline) -> None:
         try:
             assert entry.resume is not None
-            paused_by_us = self._pause(client, target, entry.resume)
+            paused_by_us, guard = pause_steps.pause(client, target, entry.resume, self._guardians)
         except BaseException as exc:
             with self._cond:
                 if isinstance(exc, Exception):  # a KeyboardInterrupt belongs to its own thread alone
                     entry.failures[entry.attempt] = copy.copy(exc)
-                entry.state = "open"  # resets without pause_pipeline may still be under way
+                entry.state = State.OPEN  # resets without pause_pipeline may still be under way
                 self._cond.notify_all()
             raise
         with self._cond:
-            entry.state = "paused-by-us" if paused_by_us else "paused-already"
+            entry.state = State.PAUSED_BY_US if paused_by_us else State.PAUSED_ALREADY
+            entry.guard = guard
             self._cond.notify_all()
-
-    # -- the pause ---------------------------------------------------------------------------------------
-
-    def _pause(self, client: EnosClient, target: StageTarget, resume: Resume) -> bool:
-        org, pid = target.org_id, target.pipeline_id
-        status = client.pipeline_status(org, pid)
-        if status is None:
-            raise PipelineNotListedError(pid, org)
-        if status == "PAUSED":
-            return False  # paused by someone else: reset, and leave it paused
-        if status != "RUNNING":
-            raise PipelineNotPausedError(pid, org, status, pausing=True)
-        until = client.operation_deadline()
-        try:
-            client.pause_pipeline(org, pid, wait=False, until=until)
-        except EnosError as exc:
-            # Refused on its first answer, or never sent: the pause did not take effect.
-            exc.append_to_message("[Nothing was deleted, and the pipeline was not paused.]")
-            raise
-        try:
-            client.wait_for_status(org, pid, "PAUSED", until=until)
-        except OperationTimeoutError as exc:
-            # EnOS accepted the pause (or may have); it did not take effect in time, but it still may.
-            exc.append_to_message(f"[Nothing was deleted. {self._settle(client, target, resume)}]")
-            raise
-        except EnosError as exc:
-            exc.append_to_message(f"[Nothing was deleted. {self._undo_pause(client, target, resume)}]")
-            raise
-        return True
-
-    def _settle(self, client: EnosClient, target: StageTarget, resume: Resume) -> str:
-        """A pause accepted but late gets the same time again; if it then takes effect, it is undone."""
-        pid = target.pipeline_id
-        try:
-            client.wait_for_status(target.org_id, pid, "PAUSED")
-        except EnosError:
-            return (
-                f"EnOS accepted the pause, but pipeline {pid} has not reached PAUSED; it may still: check it "
-                f"in the EnOS console and start it if it paused."
-            )
-        return self._start_again(client, target, resume, "the pause took effect late")
-
-    def _undo_pause(self, client: EnosClient, target: StageTarget, resume: Resume) -> str:
-        """After a failed pause: a pipeline that did reach PAUSED is started again."""
-        org, pid = target.org_id, target.pipeline_id
-        try:
-            status = client.pipeline_status(org, pid)
-        except EnosError:
-            return (
-                f"Could not check pipeline {pid}'s status afterwards: check in the EnOS console that it runs."
-            )
-        if status != "PAUSED":
-            return f"Pipeline {pid} is {status or 'not listed'}; this reset did not pause it."
-        return self._start_again(
-            client, target, resume, "the pause did not complete, yet the pipeline paused"
-        )
-
-    def _start_again(self, client: EnosClient, target: StageTarget, resume: Resume, situation: str) -> str:
-        org, pid = target.org_id, target.pipeline_id
-        try:
-            client.start_pipeline(org, pid, resume.execution_mode, resume.kafka_rate, resume.resource_config)
-        except EnosError as exc:
-            raise PipelineLeftPausedError(pid, org, exc, f"{situation}; nothing was deleted") from exc
-        return f"Pipeline {pid} had reached PAUSED and was started again."
 
     # -- leaving -----------------------------------------------------------------------------------------
 
@@ -232,32 +193,42 @@ class PauseCoordinator:
         with self._cond:
             entry.holders -= 1
             last = entry.holders == 0
-            resume_now = last and entry.state == "paused-by-us"
+            resume_now = last and entry.starts_at_end
+            found_paused = entry.state is State.PAUSED_ALREADY
             if resume_now:
-                entry.state = "resuming"
+                entry.state = State.RESUMING
             elif last:
                 if self._pipelines.get(key) is entry:
                     del self._pipelines[key]
                 self._cond.notify_all()
         if not resume_now:
-            if isinstance(error, EnosError) and not last and entry.state == "paused-by-us":
+            if isinstance(error, EnosError) and not last and entry.starts_at_end:
                 error.append_to_message(
                     "[the pipeline stays paused while other resets of it finish; "
                     "the last one starts it again]"
                 )
             return
+        self._resume(client, target, key, entry, error, found_paused)
+
+    def _resume(
+        self,
+        client: EnosClient,
+        target: StageTarget,
+        key: _Key,
+        entry: _Pipeline,
+        error: BaseException | None,
+        found_paused: bool,
+    ) -> None:
+        done = "then failed" if error is not None else "and the reset succeeded"
+        why = "the reset paused it"
+        if found_paused:
+            why = "it was PAUSED before the reset (resume_policy 'always')"
         try:
-            resume = entry.resume
-            assert resume is not None
-            org, pid = target.org_id, target.pipeline_id
-            try:
-                client.start_pipeline(
-                    org, pid, resume.execution_mode, resume.kafka_rate, resume.resource_config
-                )
-            except EnosError as exc:
-                done = "then failed" if error is not None else "and the reset succeeded"
-                raise PipelineLeftPausedError(pid, org, exc, f"the reset paused it {done}", error) from exc
+            assert entry.resume is not None
+            entry.guard.phase("starting")
+            pause_steps.start(client, target, entry.resume, f"{why} {done}", error)
         finally:
+            entry.guard.done()
             with self._cond:
                 if self._pipelines.get(key) is entry:
                     del self._pipelines[key]
@@ -266,4 +237,4 @@ class PauseCoordinator:
             error.append_to_message("[the pipeline was resumed: it is RUNNING again]")
 
 
-COORDINATOR = PauseCoordinator()
+COORDINATOR = PauseCoordinator(Guardians())

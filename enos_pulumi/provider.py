@@ -27,6 +27,7 @@ from pulumi.dynamic import (
 )
 
 from .enos.client import EnosClient, RequestEvent
+from .enos.config_check import config_problems
 from .enos.settings import SETTINGS_KEYS, Settings, resolve_settings
 from .inputs import check_inputs, diff_inputs
 from .reset import run_reset
@@ -64,13 +65,19 @@ class StageStateResetProvider(ResourceProvider):
     # -- configuration ---------------------------------------------------------------------------------
 
     def configure(self, req: ConfigureRequest) -> None:
-        """Keep only the ``enos:*`` connection keys of the stack config (the host calls this once)."""
-        config = {}
-        for config_key, _ in SETTINGS_KEYS.values():
-            value = req.config.get(config_key)
-            if value is not None:
-                config[config_key] = value
-        self._config = config
+        """Keep the ``enos:*`` keys of the stack config (the host calls this once, at preview too).
+
+        Nothing is refused here: the host would fail every call, refresh and destroy included. Check
+        reports a mistyped key or a bad gateway instead (see :meth:`check`)."""
+        # The SDK's Config offers no listing of its keys, only get(): its mapping is read where present,
+        # so a mistyped enos:* key can be named. A program whose own project is called "enos" has its
+        # keys in that namespace too, so then only the known keys are taken.
+        raw = getattr(req.config, "_props", None)
+        project = getattr(req.config, "_project_name", None)
+        keys = {key for key, _ in SETTINGS_KEYS.values()}
+        if isinstance(raw, Mapping) and project != "enos":
+            keys |= {key for key in raw if isinstance(key, str) and key.startswith("enos:")}
+        self._config = {key: value for key in keys if (value := req.config.get(key)) is not None}
 
     def _settings(self) -> Settings:
         environ = self._environ if self._environ is not None else os.environ
@@ -85,9 +92,14 @@ class StageStateResetProvider(ResourceProvider):
     # -- check / diff ----------------------------------------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input."""
+        """Validate and canonicalize the inputs; every problem is a CheckFailure naming its input.
+
+        A mistyped ``enos:*`` key or a gateway URL that ``pulumi up`` would refuse is a failure too (of
+        the resource rather than of an input), so ``pulumi preview`` shows it before any reset runs."""
         inputs, failures = check_inputs(news)
-        return CheckResult(inputs, [CheckFailure(name, reason) for name, reason in failures])
+        environ = self._environ if self._environ is not None else os.environ
+        problems = [CheckFailure("", text) for text in config_problems(self._config, environ)]
+        return CheckResult(inputs, [*problems, *(CheckFailure(name, reason) for name, reason in failures)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace on a new target; update on new IDs or a new non-empty trigger; nothing else changes.

@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .enos.client import EnosClient, ResetReport, StageTarget
-from .enos.errors import PipelineNotListedError, PipelineNotPausedError, StateRemainsError
+from .enos.errors import ApiError, PipelineNotListedError, PipelineNotPausedError, StateRemainsError
 from .enos.ids import JoinedIds, ids_hash_joined
 from .enos.stage_state import remaining_pairs
+from .enos.stage_types import stage_type_of
 from .inputs import joined, resume_of
 from .pausing import COORDINATOR
 
@@ -24,9 +25,10 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
     assets_joined = joined(props["asset_ids"])
     points_joined = joined(props["point_ids"])
     assets, points = JoinedIds(assets_joined), JoinedIds(points_joined)
-    client.share_bound()  # the status check, the deletes and the verify reads: one bounded whole
 
     def check_paused() -> None:
+        # A reset that may not pause: its status check, deletes and verify reads are one bounded whole.
+        client.share_bound()
         if not props.get("require_paused", True):
             return
         status = client.pipeline_status(target.org_id, target.pipeline_id)
@@ -36,6 +38,10 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
             raise PipelineNotPausedError(target.pipeline_id, target.org_id, status)
 
     def delete_and_verify() -> ResetReport:
+        # After a pause (this reset's, or one it joined) the bound counts from now, once the pipeline is
+        # PAUSED: a pause that took long must not use up the deletes' time. (After check_paused the
+        # bound is already shared, and this changes nothing.)
+        client.share_bound()
         report = client.delete_stage_state(target, assets, points)
         if props.get("verify", False):
             items, request_ids = client.get_stage_state(target, assets, points)
@@ -44,11 +50,12 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
                 raise StateRemainsError(str(target), len(remaining), remaining[:5], list(request_ids))
         return report
 
+    resume = resume_of(props)
+    if resume is not None and stage_type_of(target.stage_instance_name) is None:
+        _probe_stage(client, target, assets, points)
     # With pause_pipeline the coordinator pauses a RUNNING pipeline first (or joins a pause of it
     # already under way in this process) and starts it again afterwards.
-    report, paused_by_reset = COORDINATOR.run(
-        client, target, resume_of(props), delete_and_verify, check_paused
-    )
+    report, paused_by_reset = COORDINATOR.run(client, target, resume, delete_and_verify, check_paused)
     return {
         "org_id": target.org_id,
         "pipeline_id": target.pipeline_id,
@@ -62,3 +69,13 @@ def run_reset(client: EnosClient, props: Mapping[str, Any]) -> dict[str, Any]:
         "reset_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "paused_by_reset": paused_by_reset,
     }
+
+
+def _probe_stage(client: EnosClient, target: StageTarget, assets: JoinedIds, points: JoinedIds) -> None:
+    """A stage of an operator type this version does not know (``require_known_stage_type=False``): ask
+    EnOS about it with one Get Stage State, which needs no pause, before pausing a pipeline for it."""
+    try:
+        client.get_stage_state(target, [assets[0]], [points[0]])
+    except ApiError as exc:
+        exc.append_to_message("[Nothing was paused or deleted: asked before pausing the pipeline.]")
+        raise

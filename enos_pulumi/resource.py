@@ -99,7 +99,9 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
     when the canonical asset/point ID sets change, or when ``trigger`` changes to a new non-empty value.
     Preview, refresh and destroy never delete anything. With ``pause_pipeline=True`` a RUNNING pipeline
     is paused for the reset and started again (``resume_execution_mode`` "standalone" or "cluster",
-    ``resume_kafka_rate`` records/s, optional ``resume_resource_config``).
+    ``resume_kafka_rate`` records/s, optional ``resume_resource_config``); ``resume_policy="always"``
+    starts it after the reset even if it was PAUSED already. ``require_known_stage_type=False`` lets
+    a stage instance name through that starts with no operator type this version knows.
     """
 
     org_id: pulumi.Output[str]
@@ -134,6 +136,8 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
         resume_execution_mode: pulumi.Input[str] | None = None,
         resume_kafka_rate: pulumi.Input[int] | None = None,
         resume_resource_config: pulumi.Input[Mapping[str, Any]] | None = None,
+        resume_policy: pulumi.Input[str] | None = None,
+        require_known_stage_type: pulumi.Input[bool] = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
@@ -149,6 +153,8 @@ class StageStateReset(pulumi.dynamic.Resource, module="enos", name="StageStateRe
             "resume_execution_mode": resume_execution_mode,
             "resume_kafka_rate": resume_kafka_rate,
             "resume_resource_config": resume_resource_config,
+            "resume_policy": resume_policy,
+            "require_known_stage_type": require_known_stage_type,
         }
         # None-valued keys are not sent as inputs but make the outputs available as attributes.
         props.update(dict.fromkeys(_OUTPUTS))

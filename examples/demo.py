@@ -5,8 +5,10 @@ With the `pulumi` CLI on PATH, real `pulumi up` runs on a local file backend. Wi
 Pulumi's real provider host (`python -m pulumi.dynamic`, a fresh one per `pulumi up`, as the CLI starts
 it) in the engine's call order. Either way it shows: the first up resets N pairs in K requests (and the
 Get Stage State read of `verify=True`); a second up changes nothing; a changed ID list resets again;
-a running pipeline is refused with a clear message; the program's outputs after each up. Its last step
-drives the provider plugin `pulumi-resource-enos` (examples/demo_plugin.py). Any surprise exits non-zero.
+a running pipeline is refused with a clear message, then reset hands-free with pausePipeline; a `pulumi
+up` killed mid-reset and the recovery (examples/demo_recovery.py); the program's outputs after each up.
+Its last step drives the provider plugin `pulumi-resource-enos` (examples/demo_plugin.py). Any surprise
+exits non-zero.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import demo_recovery  # examples/demo_recovery.py: step 6
 import yaml
 from demo_plugin import run_plugin_step
 
@@ -263,11 +266,28 @@ def run(make_runner: Callable[[Simulator], HostRunner | CliRunner]) -> None:
             status = sim.pipeline_status(ORG, RUNNING)
             say(f"   -> paused, reset {pairs} pairs while PAUSED, started again: {RUNNING} is {status}.")
             show_outputs(outputs, sent)
+
+            say(
+                "\n6. A `pulumi up` killed mid-reset, as a cancelled CI job kills it (a stack of its own,"
+                "\n   through the testing kit):"
+            )
+            demo_recovery.run_step(
+                PROGRAM,
+                sim,
+                {
+                    **config,
+                    "enos:apiGateway": sim.base_url,
+                    "enos:accessKey": ACCESS_KEY,
+                    "enos:secretKey": SECRET_KEY,
+                },
+                say,
+                echo,
+                expect,
+            )
         finally:
             runner.close()
     finally:
         sim.stop()
-    say("\nDemo finished: every step behaved as designed.")
 
 
 def main() -> int:
@@ -275,6 +295,7 @@ def main() -> int:
     try:
         run(CliRunner if use_cli else HostRunner)
         run_plugin_step(say, expect)
+        say("\nDemo finished: every step behaved as designed.")
     except Surprise as exc:
         say(f"\nDEMO FAILED: {exc}")
         return 1

@@ -35,7 +35,7 @@ def yaml_example_inputs(config: dict[str, str]) -> dict[str, Any]:
 
 def run_plugin_step(say: Callable[[str], None], expect: Callable[[bool, str], None]) -> None:
     say(
-        "\n6. The provider plugin pulumi-resource-enos, for TypeScript, Go, C#, Java and YAML programs,"
+        "\n7. The provider plugin pulumi-resource-enos, for TypeScript, Go, C#, Java and YAML programs,"
         "\n   with examples/yaml-release's resource (driven as the engine drives it)."
     )
     sim = Simulator(pause_seconds=1.0, start_seconds=1.0).start()

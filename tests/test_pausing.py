@@ -180,7 +180,9 @@ def test_a_pause_refused_outright_deletes_nothing_and_starts_nothing(pause_rig: 
     p = provider(pause_rig)
     with pytest.raises(PipelineStatusError) as info:
         p.create(props(p))
-    assert "Nothing was deleted, and the pipeline was not paused" in str(info.value)
+    # What the pipeline is now comes from a status read, not from what this reset meant to do.
+    assert "Nothing was deleted; this reset's pause did not take effect" in str(info.value)
+    assert f"Pipeline {SIM_RUNNING_PIPELINE} is RUNNING now." in str(info.value)
     assert pause_rig.log("delete", "start") == []
 
 
@@ -255,6 +257,14 @@ def test_a_reset_without_pause_pipeline_joins_a_pause_in_progress(pause_rig: Pau
         ({"resume_resource_config": {"cpu": float("nan")}}, "resume_resource_config", "not finite"),
         ({"resume_resource_config": {"n": [float("inf")]}}, "resume_resource_config", "not finite"),
         ({"pause_pipeline": "yes"}, "pause_pipeline", "must be true or false"),
+        ({"resume_policy": "sometimes"}, "resume_policy", "must be 'if-paused-by-reset' (the default"),
+        ({"resume_policy": 1.0}, "resume_policy", "or 'always'"),
+        (
+            {"resume_policy": "always", "pause_pipeline": False},
+            "resume_policy",
+            "'always' needs pause_pipeline=true",
+        ),
+        ({"require_known_stage_type": "no"}, "require_known_stage_type", "must be true or false"),
     ],
 )
 def test_bad_pause_inputs_are_check_failures_naming_the_input(
@@ -289,9 +299,12 @@ def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
         "pause_pipeline": True,
         "resume_execution_mode": " Cluster ",
         "resume_resource_config": config,
+        "resume_policy": " Always ",
+        "require_known_stage_type": False,
     }
     checked = p.check({}, news).inputs
     assert checked["resume_execution_mode"] == "cluster"
+    assert checked["resume_policy"] == "always"
     assert checked["resume_kafka_rate"] == 1000
     assert checked["resume_resource_config"] == {"cpu": 2, "nested": {"n": [1, 1.5]}}
     from enos_pulumi.enos.ids import ids_hash
@@ -387,4 +400,65 @@ def test_a_reset_without_pause_pipeline_that_began_first_is_not_resumed_from_und
     assert errors == []
     assert len(outs) == 2
     assert actions(pause_rig) == ["pause", "start"]
+    assert_no_delete_outside_paused(pause_rig)
+
+
+# -- found PAUSED: a warning, and resume_policy ------------------------------------------------------------
+
+
+def test_a_pipeline_found_paused_is_reset_left_paused_and_warned_about(pause_rig: PauseRig) -> None:
+    seed(pause_rig, SIM_PAUSED_PIPELINE)
+    p = provider(pause_rig)
+    outs = p.create(props(p, pipeline_id=SIM_PAUSED_PIPELINE)).outs
+    assert outs["paused_by_reset"] is False
+    (warning,) = [e for e in pause_rig.events if e.outcome == "warning"]
+    line = warning.describe()
+    assert line.startswith(f"enos: WARNING (pipeline {SIM_PAUSED_PIPELINE}): pipeline {SIM_PAUSED_PIPELINE}")
+    assert "was already PAUSED when this reset began, so the reset leaves it PAUSED" in line
+    assert "an earlier pulumi up was interrupted" in line and "resume_policy='always'" in line
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "PAUSED"
+
+
+def test_resume_policy_always_starts_a_pipeline_found_paused_after_the_reset(pause_rig: PauseRig) -> None:
+    seed(pause_rig, SIM_PAUSED_PIPELINE)
+    p = provider(pause_rig)
+    outs = p.create(props(p, pipeline_id=SIM_PAUSED_PIPELINE, resume_policy="always")).outs
+    assert outs["paused_by_reset"] is False  # it did not pause it
+    assert actions(pause_rig, SIM_PAUSED_PIPELINE) == ["start"]
+    order = [e["operation"] for e in pause_rig.log("delete", "start")]
+    assert order == ["delete", "start"]
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "RUNNING"
+    (warning,) = [e.detail for e in pause_rig.events if e.outcome == "warning"]
+    assert "resume_policy is 'always', so the reset starts it afterwards" in warning
+
+
+def test_resume_policy_always_still_starts_the_pipeline_when_the_reset_fails(pause_rig: PauseRig) -> None:
+    seed(pause_rig, SIM_PAUSED_PIPELINE)
+    pause_rig.sim.answer_data_false(op="delete", count=1)
+    p = provider(pause_rig)
+    with pytest.raises(DeletionRejectedError) as info:
+        p.create(props(p, pipeline_id=SIM_PAUSED_PIPELINE, resume_policy="always"))
+    assert "[the pipeline was resumed: it is RUNNING again]" in str(info.value)
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "RUNNING"
+
+
+def test_a_start_refused_reports_the_status_it_read_afterwards(pause_rig: PauseRig) -> None:
+    seed(pause_rig)
+    pause_rig.sim.error_code(61165, op="start")
+    p = provider(pause_rig)
+    with pytest.raises(PipelineLeftPausedError) as info:
+        p.create(props(p))
+    assert info.value.status == "PAUSED"
+    # The status named comes from a List Pipelines read after the failed start.
+    starts = [e["time"] for e in pause_rig.log("start")]
+    assert any(e["time"] > starts[-1] for e in pause_rig.log("list"))
+
+
+def test_the_reset_bound_starts_once_the_pipeline_is_paused(pause_rig: PauseRig) -> None:
+    # A 5 s pause against a 2 s reset bound: the deletes still have their 2 s once it is PAUSED.
+    seed(pause_rig)
+    p = provider(pause_rig, reset_timeout=2.0)
+    outs = p.create(props(p)).outs
+    assert outs["paused_by_reset"] is True
+    assert pause_rig.sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_STAGE) == set()
     assert_no_delete_outside_paused(pause_rig)

@@ -31,13 +31,17 @@ class ScriptedClient:
     release: threading.Event = field(default_factory=threading.Event)
     status: str = "RUNNING"
     log: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     settings: FakeSettings = field(default_factory=FakeSettings)
 
     def operation_deadline(self) -> Deadline:
         return Deadline(time.monotonic() + 30, 30, "enos:operationTimeoutSeconds")
 
-    def pipeline_status(self, org: str, pid: str) -> str:
+    def pipeline_status(self, org: str, pid: str, *, until: Any = None) -> str:
         return self.status
+
+    def warn(self, target: str, text: str) -> None:
+        self.warnings.append(text)
 
     def pause_pipeline(self, org: str, pid: str, *, wait: bool = True, until: Any = None) -> None:
         self.log.append("pause")
@@ -50,9 +54,10 @@ class ScriptedClient:
     def wait_for_status(self, org: str, pid: str, status: str, *, until: Any = None) -> None:
         assert self.status == status
 
-    def start_pipeline(self, *args: Any) -> None:
+    def start_pipeline(self, *args: Any, **kwargs: Any) -> str:
         self.log.append("start")
         self.status = "RUNNING"
+        return "rid-start"
 
 
 def run_in_thread(fn: Any) -> tuple[threading.Thread, list[Any]]:

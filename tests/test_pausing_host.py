@@ -3,8 +3,10 @@ against a simulator whose pause and start take (real, short) time."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from enos_pulumi.testing import HostError
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE, make_simulator
 from tests.support.host_errors import assert_raised
 from tests.support.host_fixtures import HostedProvider, HostFactory
+from tests.support.tls_front import TlsFront, make_self_signed
 
 pytest_plugins = ["tests.support.host_fixtures"]
 
@@ -143,5 +146,115 @@ def test_the_wrong_auth_scheme_is_refused_naming_the_setting(host_factory: HostF
             h.engine.up("wrong-scheme", h.inputs())
         assert_raised(info.value.details, "AuthenticationError")
         assert "enos:authScheme" in info.value.details
+    finally:
+        sim.stop()
+
+
+# -- answers lost, starts that fail, bounds (issue: a production pipeline never left stopped by mistake) --
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "settings"),
+    [
+        ("status", 503, {}),  # a 5xx from the gateway after EnOS paused it; the retry is refused, 61152
+        ("html", 502, {}),
+        ("code", 503, {}),  # 61199 "other error", after the pause took effect
+        ("drop", 503, {}),  # the connection cut after the request went out
+    ],
+)
+def test_a_pause_that_took_effect_but_whose_answer_was_lost_is_reset_and_resumed(
+    slow_sim: Simulator, host_factory: HostFactory, kind: str, status: int, settings: dict[str, str]
+) -> None:
+    h = host_factory(slow_sim, settings=settings)
+    seed(slow_sim, "FixedTimeWindowAggregator_1")
+    slow_sim.answer_lost(kind, op="pause", status=status, code=61199)
+    step = h.engine.up("lost-pause", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    assert step.outputs is not None and step.outputs["paused_by_reset"] is True
+    assert deletes_all_while_paused(slow_sim)
+    assert slow_sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "FixedTimeWindowAggregator_1") == set()
+    assert actions(slow_sim) == ["pause", "start"]
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_pause_answered_only_with_5xx_is_waited_for_not_called_not_paused(
+    slow_sim: Simulator, host_factory: HostFactory
+) -> None:
+    # Every answer to every pause attempt is lost (the first paused it, the others were refused behind
+    # the 503s): the retries end in a 503, which may have landed, so the reset looks before it says.
+    h = host_factory(slow_sim, settings={"enos:retryDeadlineSeconds": "1"})
+    seed(slow_sim, "FixedTimeWindowAggregator_1")
+    slow_sim.answer_lost("status", op="pause", status=503, count=None)
+    step = h.engine.up("only-5xx", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    assert step.outputs is not None and step.outputs["paused_by_reset"] is True
+    assert len([e for e in slow_sim.requests if e["operation"] == "pause"]) >= 2
+    assert actions(slow_sim) == ["pause", "start"]
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_refused_pause_reports_the_status_it_read(slow_sim: Simulator, host_factory: HostFactory) -> None:
+    h = host_factory(slow_sim)
+    seed(slow_sim, "FixedTimeWindowAggregator_1")
+    slow_sim.error_code(61152, op="pause", count=1)  # refused on its first answer
+    with pytest.raises(HostError) as info:
+        h.engine.up("refused", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    assert "this reset's pause did not take effect. Pipeline pl-running is RUNNING now." in info.value.details
+    assert "the pipeline was not paused" not in info.value.details
+    assert actions(slow_sim) == []
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_a_pause_whose_tls_answer_broke_after_sending_is_not_a_handshake_failure(
+    slow_sim: Simulator, host_factory: HostFactory, tmp_path: Path
+) -> None:
+    cert, key = make_self_signed(tmp_path)
+    front = TlsFront(slow_sim.port, cert, key, break_answer_to=b"action=pause")
+    try:
+        h = host_factory(slow_sim, gateway=front.url, settings={"enos:caBundle": str(cert)})
+        seed(slow_sim, "FixedTimeWindowAggregator_1")
+        step = h.engine.up("tls-cut", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    finally:
+        front.close()
+    assert front.broken == 1
+    err = h.host.stderr
+    assert "the TLS connection to localhost:" in err and "broke after the request was sent" in err
+    assert "TLS handshake" not in err
+    assert step.outputs is not None and step.outputs["paused_by_reset"] is True
+    assert actions(slow_sim) == ["pause", "start"]
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+
+
+def test_a_start_that_ends_failed_is_reported_at_once_with_its_status_and_request_id(
+    slow_sim: Simulator, host_factory: HostFactory
+) -> None:
+    # EnOS accepts the start and the pipeline then goes FAILED: the wait ends there, not at the bound.
+    h = host_factory(slow_sim, settings={"enos:operationTimeoutSeconds": "15"})
+    seed(slow_sim, "FixedTimeWindowAggregator_1")
+    slow_sim.becomes("FAILED", op="start", count=1)
+    with pytest.raises(HostError) as info:
+        h.engine.up("failed-start", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+    assert_raised(info.value.details, "PipelineLeftPausedError")
+    (start,) = [e for e in slow_sim.requests if e["operation"] == "start"]
+    text = info.value.details
+    assert "Pipeline pl-running (org o-test) is not running: its status is FAILED" in text
+    assert f"EnOS accepted it (requestId {start['request_id']})" in text
+    assert "became FAILED while waiting for RUNNING" in text
+    assert "left PAUSED" not in text and "ran past its bound" not in text
+    waits = [line for line in h.host.stderr.splitlines() if "want RUNNING" in line]
+    assert len(waits) <= 2  # it stopped looking once FAILED showed, instead of polling for 15 s
+    assert slow_sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "FAILED"
+
+
+def test_a_pause_slower_than_the_reset_bound_still_resets(host_factory: HostFactory) -> None:
+    # The reset's bound (enos:resetTimeoutSeconds) starts once the pipeline is PAUSED: a pause that
+    # takes longer than it must not pause and restart a production pipeline on every up, deleting nothing.
+    sim = make_simulator(pause_seconds=2.5, start_seconds=0.2)
+    try:
+        h = host_factory(sim, settings={"enos:resetTimeoutSeconds": "1"})
+        seed(sim, "FixedTimeWindowAggregator_1")
+        step = h.engine.up("slow-pause", h.inputs(pipeline_id=SIM_RUNNING_PIPELINE, **PAUSE))
+        assert step.outputs is not None and step.outputs["paused_by_reset"] is True
+        assert sim.stage_pairs(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "FixedTimeWindowAggregator_1") == set()
+        assert deletes_all_while_paused(sim)
+        assert actions(sim) == ["pause", "start"]
     finally:
         sim.stop()

@@ -6,8 +6,14 @@ import pytest
 import requests
 import responses
 
-from enos_pulumi.enos.errors import AuthenticationError, OperationTimeoutError, PipelineStatusError
+from enos_pulumi.enos.errors import (
+    AuthenticationError,
+    OperationTimeoutError,
+    PipelineStatusError,
+    ServerError,
+)
 from enos_pulumi.enos.model import StageTarget
+from enos_pulumi.enos.tokens import TOKEN_OPERATION
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE, SIM_STAGE
 from tests.support.pause_rig import PauseRig
 from tests.support.stubs import PIPELINES_URL, Harness, add_token, ok
@@ -132,3 +138,64 @@ def test_a_signature_client_is_refused_by_a_bearer_only_gateway() -> None:
         assert "enos:authScheme" in str(info.value)
     finally:
         rig.close()
+
+
+# -- a pause whose answer was lost may have landed; waits end on failures -----------------------------------
+
+
+@pytest.mark.parametrize("kind", ["status", "code", "html"])
+def test_a_pause_answered_with_a_server_failure_after_it_took_effect_is_waited_for(
+    pause_rig: PauseRig, kind: str
+) -> None:
+    # EnOS paused the pipeline, the answer was a 503 (or 61199, or a proxy's 502 page); the retry is
+    # refused (61152). The pause may have landed, so it is waited for rather than called refused.
+    pause_rig.sim.answer_lost(kind, op="pause", status=503 if kind != "html" else 502)
+    assert pause_rig.client().pause_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE) is None
+    assert [e["code"] for e in pause_rig.log("pause")][-1] == 61152
+    assert pause_rig.sim.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "PAUSED"
+
+
+def test_a_pause_never_sent_for_want_of_a_token_did_not_land(pause_rig: PauseRig) -> None:
+    # A 503 from the token service is a server failure too, but of a request that is not the pause: the
+    # pause never went out, so it certainly did not take effect.
+    pause_rig.sim.fail_with_status(503, op="token")
+    with pytest.raises(ServerError) as info:
+        pause_rig.client(retry_deadline=1.0).pause_pipeline(SIM_ORG_ID, SIM_RUNNING_PIPELINE)
+    assert info.value.operation == TOKEN_OPERATION
+    assert pause_rig.log("pause") == []
+
+
+def test_a_start_that_ends_failed_ends_the_wait_at_once(pause_rig: PauseRig) -> None:
+    pause_rig.sim.becomes("FAILED", op="start", count=1)
+    client = pause_rig.client(operation_timeout=300.0)
+    with pytest.raises(PipelineStatusError, match="became FAILED while waiting for RUNNING") as info:
+        client.start_pipeline(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "standalone", 1000)
+    assert info.value.context["status"] == "FAILED"
+    assert pause_rig.time.now < 10.0  # the 3 s start, a poll or two: not the 300 s bound
+
+
+@pytest.mark.parametrize("status", ["START_FAILED", "ERROR", "EXCEPTION"])
+def test_a_wait_ends_on_any_failure_status_beyond_the_documented_four(
+    pause_rig: PauseRig, status: str
+) -> None:
+    pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE, status)
+    with pytest.raises(PipelineStatusError, match=f"became {status} while waiting for RUNNING"):
+        pause_rig.client().wait_for_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "RUNNING")
+    assert pause_rig.time.sleeps == []
+
+
+def test_an_unknown_status_that_is_no_failure_is_waited_through(pause_rig: PauseRig) -> None:
+    # STARTING is not one of the four documented statuses: "not paused", and worth waiting through.
+    pause_rig.sim.set_pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "STARTING")
+    with pytest.raises(OperationTimeoutError, match="still STARTING, not RUNNING"):
+        pause_rig.client(operation_timeout=20.0).wait_for_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE, "RUNNING")
+
+
+def test_a_start_that_falls_back_to_paused_ends_the_wait(mock: responses.RequestsMock, h: Harness) -> None:
+    add_token(mock)
+    for status in ("PAUSED", "STARTING", "PAUSED"):
+        listing = {"count": 1, "pipelines": [{"pipelineId": "pipe-1", "status": status}]}
+        mock.add(responses.GET, PIPELINES_URL, json=ok("r-list", data=listing))
+    with pytest.raises(PipelineStatusError, match="went back to PAUSED while waiting for RUNNING"):
+        h.client().wait_for_status("o123", "pipe-1", "RUNNING")
+    assert len(h.fake.sleeps) == 2  # three looks, then it stopped

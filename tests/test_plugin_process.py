@@ -89,6 +89,10 @@ def test_provider_settings_are_checked_and_the_secret_key_always_stored_secret(
         failures == [("accessKey", "must be a string, got a number (42.0)")]
         or "must be a string" in failures[0][1]
     )
+    # A gateway `pulumi up` would refuse fails CheckConfig, at preview, with no secret in sight.
+    _, failures = host.check_config({}, {"apiGateway": "http://user:pw@gateway.example.com"})
+    assert [name for name, _ in failures] == ["apiGateway"]
+    assert "https" in failures[0][1] and "pw" not in failures[0][1]
     diff = host.stub.DiffConfig(
         provider_pb2.DiffRequest(
             urn="urn:p", olds=to_struct({"accessKey": "a"}), news=to_struct({"accessKey": "b"})

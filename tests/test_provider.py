@@ -195,14 +195,15 @@ def test_check_keeps_list_form_up_to_the_limit_and_joins_above_it() -> None:
 
 
 def test_check_strips_target_strings_and_fills_bool_defaults() -> None:
-    result = checked(org_id=" o-test ", pipeline_id=" pl-1\t", stage_instance_name=" Stage_1 ")
+    result = checked(org_id=" o-test ", pipeline_id=" pl-1\t", stage_instance_name=" RecordCapturer_1 ")
     assert (result["org_id"], result["pipeline_id"], result["stage_instance_name"]) == (
         "o-test",
         "pl-1",
-        "Stage_1",
+        "RecordCapturer_1",
     )
     assert result["require_paused"] is True
     assert result["verify"] is False
+    assert result["require_known_stage_type"] is True
     assert result["trigger"] is None
     explicit = checked(require_paused=False, verify=True)
     assert (explicit["require_paused"], explicit["verify"]) == (False, True)
@@ -315,7 +316,10 @@ def test_unknown_values_pass_through_check() -> None:
         ({"org_id": "o-other"}, ["org_id"]),
         ({"pipeline_id": "pl-other"}, ["pipeline_id"]),
         ({"stage_instance_name": "LastRecordAppender_1"}, ["stage_instance_name"]),
-        ({"pipeline_id": "pl-other", "stage_instance_name": "X_1"}, ["pipeline_id", "stage_instance_name"]),
+        (
+            {"pipeline_id": "pl-other", "stage_instance_name": "RecordCapturer_9"},
+            ["pipeline_id", "stage_instance_name"],
+        ),
         ({"pipeline_id": "pl-other", "asset_ids": ["a9"], "trigger": "t"}, ["pipeline_id"]),
     ],
 )

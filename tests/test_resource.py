@@ -49,6 +49,7 @@ REGISTERED_KEYS = {
     "require_paused",
     "verify",
     "pause_pipeline",
+    "require_known_stage_type",
 }
 
 

@@ -454,3 +454,57 @@ def test_settings_are_never_pickled() -> None:
     settings = resolve_settings(environ=BASE_ENV)
     with pytest.raises(TypeError, match="never pickled"):
         pickle.dumps(settings)
+
+
+# -- what a preview can tell: config_problems ----------------------------------------------------------------
+
+
+def test_config_problems_name_an_unknown_enos_key_and_the_nearest_known_one() -> None:
+    from enos_pulumi.enos.config_check import config_problems
+
+    config = {
+        "enos:apiGateWay": "https://apim.example.com",
+        "enos:operationTimeout": "60",
+        "enos:orgId": "o1",  # read by the program, known
+        "enos:frobnicate": "x",
+        "aws:region": "eu-west-1",  # other namespaces are not ours
+        "myproject:enos:thing": "y",
+    }
+    problems = config_problems(config, {})
+    assert len(problems) == 3
+    assert (
+        "stack config enos:apiGateWay is not an enos-pulumi setting: did you mean enos:apiGateway?"
+        in problems[0]
+    )
+    assert "enos:frobnicate is not an enos-pulumi setting: Remove it" in problems[1]
+    assert "did you mean enos:operationTimeoutSeconds?" in problems[2]
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "expected"),
+    [
+        ({}, {}, []),  # nothing set: fine at preview (a pull-request job has no secret)
+        ({"enos:apiGateway": "https://apim.example.com"}, {}, []),
+        ({"enos:apiGateway": "http://127.0.0.1:8765"}, {}, []),  # loopback: the simulator
+        (
+            {"enos:apiGateway": "http://apim.example.com"},
+            {},
+            ["stack config enos:apiGateway uses plain http://"],
+        ),
+        (
+            {},
+            {"ENOS_API_GATEWAY": "ftp://apim.example.com"},
+            ["environment variable ENOS_API_GATEWAY must be"],
+        ),
+        ({"enos:apiGateway": "https://apim.example.com"}, {"ENOS_API_GATEWAY": "http://x.example"}, []),
+    ],
+)
+def test_config_problems_check_the_gateway_the_reset_would_use(
+    config: dict[str, str], environ: dict[str, str], expected: list[str]
+) -> None:
+    from enos_pulumi.enos.config_check import config_problems
+
+    problems = config_problems(config, environ)
+    assert len(problems) == len(expected)
+    for problem, text in zip(problems, expected, strict=True):
+        assert text in problem

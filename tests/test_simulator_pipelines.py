@@ -284,6 +284,69 @@ def test_no_effect_is_for_operate_pipeline_only() -> None:
         parse_fault("no-effect,op=delete")
 
 
+@pytest.mark.parametrize(
+    ("kind", "http_status", "code"), [("status", 503, None), ("code", 200, 61199), ("html", 502, None)]
+)
+def test_an_answer_lost_after_the_pause_took_effect(
+    simulator: Simulator, sim_api: SimApi, kind: str, http_status: int, code: int | None
+) -> None:
+    # EnOS paused the pipeline; what the client reads is a failure (a 5xx from the gateway, 61199).
+    simulator.answer_lost(kind, op="pause", status=http_status if kind != "code" else 503, code=61199)
+    reply = sim_api.operate(RUNNING, "pause")
+    assert reply.status_code == http_status
+    if code is not None:
+        assert reply.json()["code"] == code
+    assert simulator.pipeline_status(SIM_ORG_ID, RUNNING) == "PAUSED"
+    (transition,) = simulator.transitions
+    assert (transition["action"], transition["to"]) == ("pause", "PAUSED")
+    assert simulator.requests[-1]["fault"] == f"{kind} after"
+    assert sim_api.pause()["code"] == 61152  # the fault was for one request: a retry is refused
+
+
+def test_a_dropped_answer_after_the_start_took_effect(simulator: Simulator, sim_api: SimApi) -> None:
+    simulator.answer_lost("drop", op="start")
+    with pytest.raises(requests.ConnectionError):
+        sim_api.start(SIM_PAUSED_PIPELINE)
+    assert simulator.pipeline_status(SIM_ORG_ID, SIM_PAUSED_PIPELINE) == "RUNNING"
+
+
+def test_a_start_that_becomes_failed(rig: Rig) -> None:
+    rig.sim.becomes("FAILED", op="start", count=1)
+    assert rig.api.start(SIM_PAUSED_PIPELINE)["code"] == 0
+    assert rig.api.listed_status(SIM_PAUSED_PIPELINE) == "PAUSED"  # 3 s to take effect
+    rig.clock.now += 3
+    assert rig.api.listed_status(SIM_PAUSED_PIPELINE) == "FAILED"
+    assert [(t["action"], t["from"], t["to"]) for t in rig.sim.transitions] == [("start", "PAUSED", "FAILED")]
+    # Start's rules know nothing of FAILED: it is refused, like any status start may not leave.
+    assert rig.api.start(SIM_PAUSED_PIPELINE)["code"] == 61165
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("becomes=FAILED,op=start", Fault("becomes", op="start", to="FAILED")),
+        ("status=503,op=pause,after=true", Fault("status", op="pause", status=503, after=True)),
+        ("61199,op=pause,after=1,count=1", Fault("code", code=61199, op="pause", after=True, count=1)),
+    ],
+)
+def test_parse_effect_faults(spec: str, expected: Fault) -> None:
+    assert parse_fault(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("becomes,op=start", "needs the status"),
+        ("becomes=FAILED,op=delete", "'becomes' fault targets"),
+        ("latency=5,after=true", "'after' applies to"),
+        ("status=503,after=maybe", "expected true or false"),
+    ],
+)
+def test_bad_effect_faults_are_refused(spec: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_fault(spec)
+
+
 def test_transitions_are_served_by_the_admin_endpoint(rig: Rig) -> None:
     assert rig.api.pause()["code"] == 0
     admin = rig.sim.base_url + "/__admin/"

@@ -73,7 +73,8 @@ class EnosClient:
 
     def share_bound(self) -> None:
         """From now on every operation of this client shares one total bound, ``reset_timeout`` from now
-        (the provider makes a reset's status check, deletes and verify reads one bounded whole)."""
+        (the provider makes a reset's status check, deletes and verify reads one bounded whole). Once
+        shared, the bound stays: a second call changes nothing."""
         self._shared_until = self._until()
 
     def call(
@@ -138,9 +139,11 @@ class EnosClient:
         """Every released pipeline of the organization, page by page (lazily)."""
         return pipelines.list_pipelines(self._caller, org_id, self._until(), page_size)
 
-    def pipeline_status(self, org_id: str, pipeline_id: str) -> str | None:
-        """The pipeline's status (PUBLISHED, RUNNING, PAUSED, STOPPED...), or None if it is not listed."""
-        return pipelines.status_of(self._caller, org_id, pipeline_id, self._until())
+    def pipeline_status(self, org_id: str, pipeline_id: str, *, until: Deadline | None = None) -> str | None:
+        """The pipeline's status (PUBLISHED, RUNNING, PAUSED, STOPPED...), or None if it is not listed.
+
+        Bounded by ``until`` (default: the operation's bound, ``reset_timeout``)."""
+        return pipelines.status_of(self._caller, org_id, pipeline_id, until or self._until())
 
     def operate_pipeline(
         self, org_id: str, pipeline_id: str, action: str, body: Mapping[str, Any] | None = None
@@ -188,22 +191,36 @@ class EnosClient:
         execution_mode: str,
         kafka_rate: int,
         resource_config: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        until: Deadline | None = None,
     ) -> str | None:
-        """Start (resume) a pipeline and poll until it is RUNNING; the start's requestId (None when its
-        answer was lost, or the pipeline was running already).
+        """Start (resume) a pipeline and (``wait``) poll until it is RUNNING; the start's requestId (None
+        when its answer was lost, or the pipeline was running already).
 
         ``execution_mode`` is ``"standalone"`` or ``"cluster"``; 61121 (another start in progress) is
-        asked again; the request and the wait together are bounded by ``operation_timeout``.
+        asked again; the request and the wait share one bound (``until``, default ``operation_timeout``
+        from now).
         """
         if execution_mode not in pipeline_control.EXECUTION_MODES:
             raise ValueError(f"execution_mode must be standalone or cluster, got {execution_mode!r}")
         body = pipeline_control.start_body(execution_mode, kafka_rate, resource_config)
-        until = self.operation_deadline()
+        until = until or self.operation_deadline()
         request_id = pipeline_control.start_pipeline(
             self._caller, org_id, pipeline_id, body, until, self.retry.sleep
         )
-        self.wait_for_status(org_id, pipeline_id, "RUNNING", until=until)
+        if wait:
+            self.wait_for_status(org_id, pipeline_id, "RUNNING", until=until)
         return request_id
+
+    def emit(self, event: RequestEvent) -> None:
+        """Report ``event`` through this client's progress channel (``on_event``)."""
+        self._emit(event)
+
+    def warn(self, target: str, text: str) -> None:
+        """A warning for the user, through the same channel as the progress lines (``pulumi up`` shows
+        the provider's stderr)."""
+        self._emit(RequestEvent("Warning", target, "warning", 0.0, detail=text))
 
 
 def _checked_ids(value: Sequence[str] | str, name: str) -> Sequence[str]:

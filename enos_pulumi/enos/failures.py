@@ -94,6 +94,12 @@ _CAUSES: tuple[_Cause, ...] = (
         "self-signed CA, set enos:caBundle / ENOS_CA_BUNDLE to its PEM file",
         retryable=False,
     ),
+    # A TLS error once the request went out is no handshake failure: EnOS may have acted on the request.
+    _Cause(
+        lambda f: f.sent and _tls(f),
+        TransportKind.CLOSED,
+        "the TLS connection to {where} broke after the request was sent",
+    ),
     _Cause(_tls, TransportKind.TLS, "TLS handshake with {where} failed"),
     _Cause(_is(requests.exceptions.Timeout), TransportKind.TIMEOUT, "no data from {where} for {read:g} s"),
     _Cause(

@@ -2,7 +2,8 @@
 
 A canonical set is the IDs with surrounding whitespace stripped, duplicates dropped, sorted. IDs are
 sent to EnOS comma-joined, so an ID may not contain a comma; it may not contain control characters
-either, which keeps the hash input unambiguous and catches pasted garbage early.
+either, nor be longer than 256 characters, which keeps the hash input unambiguous and catches pasted
+garbage early.
 
 Sets may hold a million IDs: the hot paths stay in C (str.join/split, set, sorted, one regex scan).
 """
@@ -20,6 +21,7 @@ from typing import Any, overload
 from .errors import InvalidIdsError
 
 __all__ = [
+    "MAX_ID_LENGTH",
     "Batch",
     "JoinedIds",
     "Tiling",
@@ -28,10 +30,27 @@ __all__ = [
     "ids_hash",
     "ids_hash_joined",
     "join_range",
+    "name_problem",
     "plan_tiling",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: never part of an ID.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The longest ID, pipeline ID or stage instance name taken: EnOS IDs are a few dozen characters at most;
+#: anything longer is pasted text, not an ID.
+MAX_ID_LENGTH = 256
+
+
+def name_problem(value: str) -> str | None:
+    """What is wrong with one name or ID (already stripped), or None: a control character, or a length
+    over :data:`MAX_ID_LENGTH`."""
+    control = _CONTROL.search(value)
+    if control is not None:
+        near = value[max(control.start() - 20, 0) : control.end() + 20]
+        return f"contains the control character {control.group()!r} (near {near!r}); remove it"
+    if len(value) > MAX_ID_LENGTH:
+        return f"is {len(value):,} characters long; at most {MAX_ID_LENGTH} are taken ({value[:40]!r}...)"
+    return None
 
 
 def describe_value(value: Any) -> str:
@@ -56,6 +75,14 @@ def describe_value(value: Any) -> str:
 
 def _first_non_string(items: Sequence[Any]) -> tuple[int, Any]:
     return next((i, x) for i, x in enumerate(items) if not isinstance(x, str))
+
+
+def _check_lengths(joined: str, parts: Sequence[str], input_name: str) -> None:
+    if len(joined) > MAX_ID_LENGTH and max(map(len, parts)) > MAX_ID_LENGTH:
+        # One C-speed pass finds whether any ID may be too long; the slower search runs only then.
+        long = next((p.strip() for p in parts if len(p.strip()) > MAX_ID_LENGTH), None)
+        if long is not None:
+            raise InvalidIdsError(input_name, f"an ID {name_problem(long)}")
 
 
 def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
@@ -104,6 +131,7 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
                     f"an ID contains the control character {control.group()!r} (near "
                     f"{inner[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
                 )
+    _check_lengths(joined, parts, input_name)
     unique = set(map(str.strip, parts))
     if "" in unique:
         if count == 0 or not joined.strip():

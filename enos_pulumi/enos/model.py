@@ -25,7 +25,8 @@ class RequestEvent:
 
     operation: str
     target: str
-    #: "ok", "retrying", "split", "failed", "not sent" (no token), or a status wait's "waiting"/"reached"
+    #: "ok", "retrying", "split", "failed", "not sent" (no token), a status wait's "waiting"/"reached", or
+    #: "warning" (``detail`` is a warning for the user about ``target``)
     outcome: str
     elapsed: float
     request_id: str | None = None
@@ -36,6 +37,8 @@ class RequestEvent:
     detail: str = ""
 
     def describe(self) -> str:
+        if self.outcome == "warning":
+            return f"enos: WARNING ({self.target}): {self.detail}"
         parts = [f"enos: {self.operation} {self.target}"]
         if self.batch is not None:
             parts.append(f"request {self.batch}/{self.batches}")

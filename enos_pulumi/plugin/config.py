@@ -14,6 +14,7 @@ from typing import Any
 
 from pulumi.output import Unknown
 
+from ..enos.config_check import config_problems
 from ..enos.ids import describe_value
 from ..inputs import Failure
 from .schema import CONFIG, PACKAGE, RESERVED_CONFIG_KEYS
@@ -46,6 +47,9 @@ def check_config(news: Mapping[str, Any]) -> list[Failure]:
         elif key in _STRINGS and not isinstance(value, str):
             shown = "its value is not shown" if key == SECRET_SETTING else f"got {describe_value(value)}"
             failures.append((key, f"must be a string, {shown}"))
+        elif key == "apiGateway":
+            # A gateway `pulumi up` would refuse (http:// to a non-loopback host, say) fails the preview.
+            failures += [(key, problem) for problem in config_problems({f"{PACKAGE}:{key}": value}, {})]
     return failures
 
 

@@ -134,6 +134,19 @@ INPUTS: tuple[Prop, ...] = (
         {"type": "object", "additionalProperties": {"$ref": "pulumi.json#/Any"}},
         "Optional mapping sent as Operate Pipeline's `resourceConfig` when the pipeline is started again.",
     ),
+    Prop(
+        "resume_policy",
+        _STRING,
+        "`if-paused-by-reset` (default): start the pipeline after the reset only if the reset paused it; "
+        "`always`: start it even if it was PAUSED already (an earlier, interrupted reset may have left it "
+        "so). Needs `pausePipeline`.",
+    ),
+    Prop(
+        "require_known_stage_type",
+        {"type": "boolean"},
+        "Default true: `stageInstanceName` must start with an operator type that keeps stage state, else "
+        "the preview fails, naming the nearest. False for an operator type EnOS added after this version.",
+    ),
 )
 
 _IDS_FROM = ("asset_ids", "point_ids")

@@ -14,7 +14,8 @@ from .seeds import SEED_FORMAT
 __all__ = ["log_line", "parser"]
 
 _FAULT_HELP = (
-    "inject a fault (repeatable): KIND[=VALUE][,op=OP][,count=N][,retry-after=S][,msg=TEXT]; "
+    "inject a fault (repeatable): KIND[=VALUE][,op=OP][,count=N][,retry-after=S][,msg=TEXT]"
+    "[,after=true]; "
     f"kinds: {', '.join(FAULT_KINDS)}; ops: {', '.join(OPERATIONS)} (operate: any pause/start/stop); "
     "examples below"
 )
@@ -24,7 +25,9 @@ Fault examples (--fault SPEC):
   latency=200,op=delete            status=429,retry-after=1,count=3     drop,op=start,count=1
   data-false,count=1               expire,op=delete,count=1             html=502,count=2
   code=61121,op=start,count=3      code=61165,op=start
-  no-effect,op=pause               (answers code 0, the status never changes)"""
+  no-effect,op=pause               (answers code 0, the status never changes)
+  becomes=FAILED,op=start          (accepted; the pipeline ends FAILED instead of RUNNING)
+  status=503,op=pause,after=true   (the pause takes effect; its answer is a 503)"""
 
 _EPILOG = f"""\
 Once listening it prints, on stdout, its URL and an `export ENOS_...` line for the first seeded app

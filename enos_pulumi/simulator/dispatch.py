@@ -6,7 +6,9 @@
 3. The token service (:func:`.gateway.token_service`); a ``code`` fault answers its refusal instead.
 4. Authentication (:func:`.gateway.authenticate`): a 401 ends it.
 5. A service fault — ``data-false`` (``code 0, data false``, nothing done), ``code`` (that EnOS code) —
-   else the service (:mod:`.services`), which a ``no-effect`` fault lets answer without effect.
+   else the service (:mod:`.services`), which a ``no-effect`` fault lets answer without effect and a
+   ``becomes`` fault leads to another status. A fault marked ``after`` (``status``, ``html``, ``drop``,
+   ``code``) comes once the service has acted: the operation takes effect, its answer is lost.
 """
 
 from __future__ import annotations
@@ -34,11 +36,15 @@ def handle(ctx: Context, call: Call) -> Reply:
     if isinstance(app, Reply):
         return app
     _, fault = ctx.store.faults.take(call.op, gateway=False)
-    if fault is not None and fault.kind != "no-effect":
+    if fault is not None and fault.after:
+        serve(ctx, call, app)  # the service acts; its answer is what gets lost
+        return _answer_lost(call, fault)
+    if fault is not None and fault.kind not in ("no-effect", "becomes"):
         return _service_fault(ctx, call, fault)
-    reply = serve(ctx, call, app, effect=fault is None)
+    becomes = fault.to if fault is not None and fault.kind == "becomes" else None
+    reply = serve(ctx, call, app, effect=fault is None or becomes is not None, to=becomes)
     if fault is not None and reply.code == 0:
-        call.fault = fault.kind  # the operation was accepted and did nothing
+        call.fault = fault.kind  # the operation was accepted and did nothing, or leads elsewhere
     return reply
 
 
@@ -70,6 +76,17 @@ def _token(ctx: Context, call: Call) -> Reply:
         assert fault.code is not None
         return token_refusal(fault.code) if fault.msg is None else token_refusal(fault.code, fault.msg)
     return token_service(ctx, call)
+
+
+def _answer_lost(call: Call, fault: Fault) -> Reply:
+    """What reaches the client once the service has acted: the fault's answer instead of the service's."""
+    call.fault = f"{fault.kind} after"
+    if fault.kind == "drop":
+        return Reply(0, drop=True)
+    if fault.kind in ("status", "html"):
+        return gateway_reply(fault, call.request_id)
+    assert fault.code is not None
+    return envelope(call, fault.code, None, fault.msg or SERVICE_MESSAGES.get(fault.code, "Error"))
 
 
 def _service_fault(ctx: Context, call: Call, fault: Fault) -> Reply:

@@ -59,3 +59,24 @@ class FaultShortcuts:
         as usual — ``code 0`` when the transition is legal — but never change the status: a pause that
         never takes effect."""
         return self.add_fault(Fault("no-effect", op=op, count=count))
+
+    def becomes(self, status: str, op: str = "start", *, count: int | None = None) -> Fault:
+        """Accept matching Operate Pipeline requests, and when they take effect make the pipeline ``status``
+        (``FAILED``, say) instead of the usual one: a start that ends in failure."""
+        return self.add_fault(Fault("becomes", op=op, count=count, to=status))
+
+    def answer_lost(
+        self, kind: str = "status", *, op: str, count: int | None = 1, status: int = 503, code: int = 61199
+    ) -> Fault:
+        """Let matching requests take effect, then lose their answer: ``status`` (an HTTP 5xx), ``html``,
+        ``drop`` (the connection closes) or ``code`` (an EnOS code such as 61199)."""
+        return self.add_fault(
+            Fault(
+                kind,
+                op=op,
+                count=count,
+                status=status if kind in ("status", "html") else None,
+                code=code if kind == "code" else None,
+                after=True,
+            )
+        )

@@ -28,10 +28,12 @@ OPERATE_ACTIONS = ("pause", "start", "stop")
 #: Pipeline request with another action (release, save, none); as a fault target it matches all of them.
 OPERATIONS = ("token", "refresh", "delete", "get", "list", *OPERATE_ACTIONS, "operate", "unknown")
 
-FAULT_KINDS = ("latency", "status", "drop", "data-false", "expire", "html", "code", "no-effect")
+FAULT_KINDS = ("latency", "status", "drop", "data-false", "expire", "html", "code", "no-effect", "becomes")
+#: Kinds that may come ``after`` the service acted: the operation takes effect, its answer is lost.
+AFTER_KINDS = ("status", "drop", "html", "code")
 
 _OPERATE_OPS = frozenset((*OPERATE_ACTIONS, "operate"))
-_FIELDS = ("op", "count", "latency_ms", "status", "retry_after", "code", "msg")
+_FIELDS = ("op", "count", "latency_ms", "status", "retry_after", "code", "msg", "to", "after")
 
 
 @dataclass
@@ -43,8 +45,11 @@ class Fault:
     (``code 0, data false``, nothing done), ``expire`` (expire every token, so the request gets the 1203 401),
     ``html`` (HTTP ``status`` with an HTML page), ``code`` (HTTP 200 envelope with EnOS ``code``),
     ``no-effect`` (Operate Pipeline answers ``code 0`` but the status never changes: a pause that never
-    takes effect; the transition is still checked, so an illegal one is refused as usual). A fault's
-    ``count`` goes down with every matching request it meets, whatever the answer.
+    takes effect; the transition is still checked, so an illegal one is refused as usual), ``becomes``
+    (Operate Pipeline is accepted, and when it takes effect the pipeline becomes ``to`` instead: a start
+    that ends FAILED). With ``after`` a ``status``, ``html``, ``drop`` or ``code`` fault comes after the
+    service acted: the operation takes effect and its answer is lost (a 5xx, a cut connection, 61199).
+    A fault's ``count`` goes down with every matching request it meets, whatever the answer.
     """
 
     kind: str
@@ -55,6 +60,8 @@ class Fault:
     retry_after: str | None = None
     code: int | None = None
     msg: str | None = None
+    to: str | None = None
+    after: bool = False
     id: int = 0
 
     def __post_init__(self) -> None:
@@ -68,10 +75,14 @@ class Fault:
         # request does not use up their count.
         if self.kind == "data-false" and self.op is None:
             self.op = "delete"
-        if self.kind == "no-effect":
+        if self.kind in ("no-effect", "becomes"):
             self.op = self.op or "operate"
             if self.op not in _OPERATE_OPS:
-                raise ValueError("a 'no-effect' fault targets pause, start, stop or operate")
+                raise ValueError(f"a {self.kind!r} fault targets pause, start, stop or operate")
+        if self.kind == "becomes" and not (self.to or "").strip():
+            raise ValueError("a 'becomes' fault needs the status the pipeline becomes, e.g. becomes=FAILED")
+        if self.after and self.kind not in AFTER_KINDS:
+            raise ValueError(f"'after' applies to {', '.join(AFTER_KINDS)} faults, not {self.kind!r}")
         if self.kind == "status" and self.status is None:
             self.status = 503
         if self.kind == "html" and self.status is None:
@@ -87,8 +98,9 @@ class Fault:
 
     @property
     def is_gateway(self) -> bool:
-        """Applied before authentication, as a proxy or gateway in front of EnOS would."""
-        return self.kind in ("status", "drop", "expire", "html")
+        """Applied before authentication, as a proxy or gateway in front of EnOS would (an ``after``
+        fault is applied once the service has acted)."""
+        return self.kind in ("status", "drop", "expire", "html") and not self.after
 
     def matches(self, op: str) -> bool:
         if self.op is None:
@@ -101,9 +113,9 @@ class Fault:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "op": self.op, "count": self.count}
-        for name in ("latency_ms", "status", "retry_after", "code", "msg"):
+        for name in ("latency_ms", "status", "retry_after", "code", "msg", "to", "after"):
             value = getattr(self, name)
-            if value not in (None, 0.0):
+            if value not in (None, 0.0, False):
                 out[name] = value
         return out
 
@@ -130,6 +142,8 @@ class Fault:
                 retry_after=_retry_after(norm.get("retry_after")),
                 code=_opt_int(norm.get("code")),
                 msg=_opt_str(norm.get("msg")),
+                to=_opt_str(norm.get("to")),
+                after=_flag(norm.get("after")),
             )
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(f"invalid fault {_shown(raw)}: {exc}") from None
@@ -191,9 +205,10 @@ def parse_fault(spec: str) -> Fault:
 
     Examples: ``latency=200``, ``status=429,retry-after=2,count=3``, ``drop,op=delete,count=1``,
     ``data-false,count=1`` (op defaults to delete), ``expire,op=delete,count=1``, ``html=502``,
-    ``code=61121,op=start,count=3``, ``no-effect,op=pause``.
+    ``code=61121,op=start,count=3``, ``no-effect,op=pause``, ``becomes=FAILED,op=start``,
+    ``status=503,op=pause,after=true`` (the pause takes effect, its answer is a 503).
     Keys: ``op`` (one of OPERATIONS), ``count`` (next N matching requests; default: until cleared),
-    ``retry-after``, ``msg``, ``status`` (for html).
+    ``retry-after``, ``msg``, ``status`` (for html), ``after`` (true/false).
     """
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if not parts:
@@ -208,7 +223,13 @@ def parse_fault(spec: str) -> Fault:
             f"bad fault spec {spec!r}: unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}"
         )
     elif head_value:
-        value_key = {"latency": "latency_ms", "status": "status", "html": "status", "code": "code"}.get(kind)
+        value_key = {
+            "latency": "latency_ms",
+            "status": "status",
+            "html": "status",
+            "code": "code",
+            "becomes": "to",
+        }.get(kind)
         if value_key is None:
             raise ValueError(f"fault {kind!r} takes no value (got {parts[0]!r})")
         fields[value_key] = head_value
@@ -248,6 +269,19 @@ def _opt_int(value: Any) -> int | None:
             raise ValueError(f"expected an integer, got {value!r}")
         return int(text)
     return value
+
+
+def _flag(value: Any) -> bool:
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _number(value: Any) -> float:

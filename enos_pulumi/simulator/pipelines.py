@@ -66,11 +66,17 @@ def refusal(pipeline: Pipeline, action: str) -> int | None:
 
 
 def begin(
-    pipeline: Pipeline, action: str, now: float, delay: float, request_id: str | None
+    pipeline: Pipeline,
+    action: str,
+    now: float,
+    delay: float,
+    request_id: str | None,
+    to: str | None = None,
 ) -> dict[str, Any] | None:
-    """Start an allowed operation; returns the transition record if it took effect at once."""
+    """Start an allowed operation (leading to ``to`` instead of its usual status, if given); returns the
+    transition record if it took effect at once."""
     pipeline.pending = Pending(
-        action, pipeline.status, RULES[action][1], now, now + max(delay, 0.0), request_id
+        action, pipeline.status, to or RULES[action][1], now, now + max(delay, 0.0), request_id
     )
     return settle(pipeline, now)
 
@@ -144,17 +150,24 @@ class Pipelines:
             return len(matching), page
 
     def operate(
-        self, pipeline: Pipeline, action: str, delay: float, request_id: str | None, effect: bool = True
+        self,
+        pipeline: Pipeline,
+        action: str,
+        delay: float,
+        request_id: str | None,
+        effect: bool = True,
+        to: str | None = None,
     ) -> int:
         """Pause, start or stop ``pipeline`` (already looked up, under the lock): 0 when accepted, else
-        the EnOS code refusing it. Without ``effect`` an accepted operation changes nothing."""
+        the EnOS code refusing it. Without ``effect`` an accepted operation changes nothing; ``to`` is the
+        status it leads to instead of the usual one (a start that ends FAILED)."""
         with self.lock:
             self._settle(pipeline)
             code = refusal(pipeline, action)
             if code is not None:
                 return code
             if effect:
-                record = begin(pipeline, action, self.clock(), delay, request_id)
+                record = begin(pipeline, action, self.clock(), delay, request_id, to)
                 if record is not None:
                     self.transitions.append(record)
             return 0

@@ -44,15 +44,15 @@ def envelope(call: Call, code: int, data: Any, msg: str | None = None) -> Reply:
     return Reply(200, payload, code=code, msg=text)
 
 
-def serve(ctx: Context, call: Call, app: App, effect: bool = True) -> Reply:
+def serve(ctx: Context, call: Call, app: App, effect: bool = True, to: str | None = None) -> Reply:
     """Answer an authenticated request; without ``effect`` an accepted Operate Pipeline request changes
-    nothing (a ``no-effect`` fault)."""
+    nothing (a ``no-effect`` fault); with ``to`` it leads there instead (a ``becomes`` fault)."""
     try:
         if call.path == STAGE_STATE_PATH:
             return _stage_state(ctx, call, app)
         if call.path == LIST_PATH:
             return _list(ctx, call, app)
-        return _operate(ctx, call, app, effect)
+        return _operate(ctx, call, app, effect, to)
     except ParamError as exc:
         return envelope(call, 61102, None, f"{SERVICE_MESSAGES[61102]}: {exc.detail}")
 
@@ -132,7 +132,7 @@ def _start_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def _operate(ctx: Context, call: Call, app: App, effect: bool) -> Reply:
+def _operate(ctx: Context, call: Call, app: App, effect: bool, to: str | None) -> Reply:
     pipeline_id = unquote(call.path[len(OPERATE_PREFIX) :])
     call.pipeline_id = pipeline_id
     action = call.query.get("action", "")
@@ -148,7 +148,7 @@ def _operate(ctx: Context, call: Call, app: App, effect: bool) -> Reply:
             return envelope(call, 61108, None)
         call.pipeline_status = pipeline.status
         delay = {"pause": settings.pause_seconds, "start": settings.start_seconds}.get(action, 0.0)
-        code = pipelines.operate(pipeline, action, delay, call.request_id, effect=effect)
+        code = pipelines.operate(pipeline, action, delay, call.request_id, effect=effect, to=to)
         if code != 0:
             now = pipeline.status + (f", {pipeline.pending.action} in progress" if pipeline.pending else "")
             return envelope(call, code, None, f"{SERVICE_MESSAGES[code]}: {now}")

@@ -35,7 +35,7 @@ from typing import Any
 
 from ._goal import REPLACE_WITH_KEY, TRIGGER_KEY, Goal, Plan, goal_of, rule_covers
 from ._paths import parse_path, process_ignore_changes
-from ._state import StateKeeper
+from ._state import Interruption, StateKeeper
 from ._steps import (
     DIFF_NONE,
     DIFF_SOME,
@@ -158,6 +158,7 @@ class Engine(StateKeeper):
         *,
         timeout: float = 0,
         interrupt: threading.Event | None = None,
+        interrupt_signal: int | None = None,
         defer_delete: bool = False,
         **options: Any,
     ) -> Step:
@@ -166,11 +167,14 @@ class Engine(StateKeeper):
         ``timeout`` is what ``customTimeouts`` sends to each call when ``timeouts`` (create, update,
         delete) is not given (seconds; the dynamic host ignores them). If ``interrupt`` is set while
         Create or Update is in flight, the host is killed and :class:`Interrupted` raised, as when the CLI
-        dies. ``defer_delete`` leaves a replaced resource's Delete to :meth:`delete_pending` (the engine
+        dies: SIGKILL to its process group, or ``interrupt_signal`` to the host alone (``signal.SIGTERM``
+        is a CI runner or Kubernetes; ``signal.SIGINT`` lets the host finish its calls).
+        ``defer_delete`` leaves a replaced resource's Delete to :meth:`delete_pending` (the engine
         deletes replaced resources after all creates and updates); it is also in the step's ``replaced``.
         """
         options.setdefault("timeouts", (timeout, timeout, timeout))
         goal = goal_of(inputs, options)
+        interruption = None if interrupt is None else Interruption(interrupt, interrupt_signal)
         if contains_unknowns(goal.inputs):
             raise ValueError(f"resource '{name}': unknown input values occur only in a preview")
         warnings = self.pending_warnings()
@@ -180,14 +184,14 @@ class Engine(StateKeeper):
             self._store(name, self._kept(goal, plan.checked, old.id, old.outputs))
             return make_step(name, "same", old.outputs, warnings=warnings)
         if plan.op == "update" and old is not None:
-            outs = self._update(name, old, plan.checked, goal, interrupt)
+            outs = self._update(name, old, plan.checked, goal, interruption)
             self._store(name, self._kept(goal, plan.checked, old.id, outs))
             return make_step(name, "update", outs, changed=plan.changed, warnings=warnings)
         if old is None:
-            id_, outs = self._create(name, plan.checked, goal.timeouts[0], interrupt)
+            id_, outs = self._create(name, plan.checked, goal.timeouts[0], interruption)
             self._store(name, self._kept(goal, plan.checked, id_, outs))
             return make_step(name, "create", outs, changed=plan.changed, warnings=warnings)
-        step = self._replace(name, old, plan, goal, interrupt, defer_delete)
+        step = self._replace(name, old, plan, goal, interruption, defer_delete)
         step.warnings = warnings
         return step
 
@@ -212,7 +216,7 @@ class Engine(StateKeeper):
         old: ResourceState,
         plan: Plan,
         goal: Goal,
-        interrupt: threading.Event | None,
+        interrupt: Interruption | None,
         defer_delete: bool,
     ) -> Step:
         if plan.delete_before_replace or old.pending_replacement:
@@ -241,7 +245,7 @@ class Engine(StateKeeper):
         old: ResourceState,
         checked: dict[str, Any],
         goal: Goal,
-        interrupt: threading.Event | None,
+        interrupt: Interruption | None,
     ) -> dict[str, Any]:
         urn = self.urn(name)
 
@@ -255,7 +259,7 @@ class Engine(StateKeeper):
         return self._mark(outs, checked)
 
     def _create(
-        self, name: str, checked: dict[str, Any], timeout: float, interrupt: threading.Event | None
+        self, name: str, checked: dict[str, Any], timeout: float, interrupt: Interruption | None
     ) -> tuple[str, dict[str, Any]]:
         urn = self.urn(name)
 

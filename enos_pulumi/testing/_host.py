@@ -14,6 +14,7 @@ call is cut short unless the caller sets ``call_timeout``. The host dies with th
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -103,6 +104,10 @@ class ProviderHost:
         return self
 
     def _popen(self) -> subprocess.Popen[bytes]:
+        # A process group of its own, as the CLI starts every plugin (and kills it: the whole group).
+        group: dict[str, Any] = {}
+        if os.name == "posix":
+            group = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
         return subprocess.Popen(  # noqa: S603 - the kit's own command or the caller's
             die_with_parent(self.command),
             cwd=self.cwd,
@@ -110,6 +115,7 @@ class ProviderHost:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            **group,
         )
 
     def _drain(self, pipe: Any) -> None:
@@ -126,9 +132,19 @@ class ProviderHost:
         """The raw ``ResourceProviderStub`` (to time RPCs without this class's conversions)."""
         return self._stub
 
-    def kill(self) -> None:
-        """End the host at once, as a second Ctrl-C (or a killed CI job) ends the CLI and its plugins."""
-        if self.process is not None and self.process.poll() is None:
+    def kill(self, sig: int = signal.SIGKILL, *, group: bool = True) -> None:
+        """End the host as a second Ctrl-C (or a killed CI job) ends the CLI and its plugins: SIGKILL to
+        the host's process group. ``sig=signal.SIGTERM, group=False`` is a runner or Kubernetes sending
+        SIGTERM to the host alone; ``signal.SIGINT`` lets the host finish its calls before it exits."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        if group and hasattr(os, "killpg"):
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 

@@ -21,10 +21,19 @@ from ._host import ProviderHost
 from ._steps import TYPE_TOKEN, Interrupted, ResourceProtectedError, ResourceState, Step, make_step
 from ._wire import annotate_secrets, reveal
 
-__all__ = ["StateKeeper"]
+__all__ = ["Interruption", "StateKeeper"]
 
 T = TypeVar("T")
 PendingDelete = tuple[str, ResourceState]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interruption:
+    """How the CLI dies while a call is in flight: once ``event`` is set, ``signal`` goes to the host alone
+    (None: SIGKILL to its process group, as the CLI ends its plugins)."""
+
+    event: threading.Event
+    signal: int | None = None
 
 
 class StateKeeper:
@@ -158,7 +167,7 @@ class StateKeeper:
     def _interruptible(
         self,
         call: Callable[[], T],
-        interrupt: threading.Event | None,
+        interrupt: Interruption | None,
         what: str,
         pending: tuple[dict[str, dict[str, Any]], str, dict[str, Any]] | None = None,
     ) -> T:
@@ -180,8 +189,11 @@ class StateKeeper:
 
         threading.Thread(target=run, daemon=True).start()
         while not done.wait(0.01):
-            if interrupt.is_set():
-                self.host.kill()
+            if interrupt.event.is_set():
+                if interrupt.signal is None:
+                    self.host.kill()
+                else:
+                    self.host.kill(interrupt.signal, group=False)
                 done.wait(10)
                 if pending is not None:
                     record, name, inputs = pending

@@ -23,6 +23,7 @@ reset = StageStateReset(
     verify=True,  # read the state back and fail if any remains
     pause_pipeline=config.get_bool("pausePipeline") or False,  # pause a RUNNING pipeline, then resume it
     resume_execution_mode=config.get("resumeExecutionMode"),  # "standalone" or "cluster"
+    resume_policy=config.get("resumePolicy"),  # "always": start it after the reset even if found PAUSED
     # With the pipeline deployment in the same program, order the reset after it:
     # opts=pulumi.ResourceOptions(depends_on=[pipeline_release]),
 )

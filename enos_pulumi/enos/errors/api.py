@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..stage_types import STAGE_TYPES
 from .base import EnosError
 
 __all__ = [
@@ -139,9 +140,8 @@ class UnsupportedStageError(ApiError):
     """61107: the operator named by stage_instance_name does not support this stage state operation."""
 
     hint = (
-        "check stage_instance_name; stage state exists only for LastRecordAppender, "
-        "LastChangedRecordAppender, LatestRecordMerger, RecordCapturer, LatePointTagger, "
-        "FixedTimeWindowAggregator and SlidingTimeWindowAggregator operators"
+        f"check stage_instance_name; stage state exists only for {', '.join(STAGE_TYPES[:-1])} "
+        f"and {STAGE_TYPES[-1]} operators"
     )
 
 

@@ -33,10 +33,12 @@ class PipelineNotPausedError(EnosError):
 
 
 class PipelineLeftPausedError(EnosError):
-    """The reset paused a running pipeline and could not start it again: it is left PAUSED.
+    """The reset paused a running pipeline and could not start it again: it is not running.
 
     ``start_error`` is what the start (or the wait for RUNNING) failed with; ``reset_error`` the reset's
-    own failure, if it failed too.
+    own failure, if it failed too; ``status`` the status read after the failure (None if it could not be
+    read: then the text says so rather than claim one); ``start_request_id`` the start's requestId when
+    EnOS accepted the start and the pipeline then failed to reach RUNNING.
     """
 
     def __init__(
@@ -46,20 +48,33 @@ class PipelineLeftPausedError(EnosError):
         start_error: BaseException,
         situation: str,
         reset_error: BaseException | None = None,
+        *,
+        status: str | None = "PAUSED",
+        start_request_id: str | None = None,
     ) -> None:
         code = getattr(start_error, "code", None)
-        rid = getattr(start_error, "request_id", None)
+        rid = start_request_id or getattr(start_error, "request_id", None)
         what = f"EnOS {code}" if code not in (None, 0) else type(start_error).__name__
+        accepted = f"EnOS accepted it (requestId {start_request_id}), then " if start_request_id else ""
         reset = f" The reset itself failed first: {reset_error}" if reset_error is not None else ""
+        if status == "PAUSED":
+            head = "is left PAUSED"
+            todo = "Start it in the EnOS console (or Operate Pipeline action=start) now"
+        elif status is None:
+            head = "may be left PAUSED (its status could not be read afterwards)"
+            todo = "Check it in the EnOS console and start it"
+        else:
+            head, todo = f"is not running: its status is {status}", "Check it in the EnOS console now"
         super().__init__(
-            f"Pipeline {pipeline_id} (org {org_id}) is left PAUSED: {situation}, but starting it again "
-            f"failed ({what}, requestId {rid or 'none'}): {start_error}. Start it in the "
-            f"EnOS console (or Operate Pipeline action=start) now; pulumi up will not do it.{reset}"
+            f"Pipeline {pipeline_id} (org {org_id}) {head}: {situation}, but starting it again failed "
+            f"({accepted}{what}, requestId {rid or 'none'}): {start_error}. {todo}; the next pulumi up runs "
+            f"the reset again and starts the pipeline only with resume_policy='always'.{reset}"
         )
         self.pipeline_id = pipeline_id
         self.org_id = org_id
         self.code = code
         self.request_id = rid
+        self.status = status
         self.start_error = str(start_error)
         self.reset_error = str(reset_error) if reset_error is not None else None
 
