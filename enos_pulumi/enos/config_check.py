@@ -12,7 +12,8 @@ from typing import Any
 from .errors import ConfigurationError
 
 # The same rules as resolve_settings, not a copy of them.
-from .settings import ORG_ID_KEYS, SETTINGS_KEYS, _normalize_gateway, _pick
+from .gateway_url import normalize_gateway
+from .settings import ORG_ID_KEYS, SETTINGS_KEYS, _pick
 
 __all__ = ["config_problems"]
 
@@ -35,7 +36,7 @@ def config_problems(config: Mapping[str, Any], environ: Mapping[str, str] | None
     found = _pick("api_gateway", {}, config, os.environ if environ is None else environ)
     if found is not None and isinstance(found[0], str):
         try:
-            _normalize_gateway(found[0].strip(), found[1])
+            normalize_gateway(found[0].strip(), found[1])
         except ConfigurationError as exc:
             problems.append(str(exc))
     return problems

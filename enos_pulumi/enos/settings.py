@@ -6,15 +6,13 @@ provider's ``configure``) > the environment (``ENOS_*``). Nothing is read at imp
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .gateway_url import normalize_gateway
 from .timeouts import Timeouts
 
 __all__ = [
@@ -167,56 +165,6 @@ def _number(
     return value
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit to quote in an error: anything up to an ``@`` (user info, a password, however mistyped
-    the URL is) hidden, control characters escaped, and cut to a readable length."""
-    shown = re.sub(r"^.*@", "<hidden>@", url, flags=re.DOTALL) if "@" in url else url
-    shown = shown if len(shown) <= 200 else shown[:200] + "..."
-    return repr(shown)
-
-
-def _normalize_gateway(url: str, source: str) -> str:
-    example = "a base URL like https://apim-ppe1.envisioniot.com"
-    if "@" in url:
-        # Checked first, and without echoing what precedes the @: `https//ak:PW@host` or `ak:PW@host`
-        # are mistyped URLs with a password in them, not a host name.
-        raise ConfigurationError(
-            f"{source} must be {example}, without credentials (user:password@), got {redact_url(url)}"
-        )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"{source} must be {example}, got {redact_url(url)}: {exc}") from exc
-    if parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"{source} must be a plain base URL (no query or fragment): scheme://host[:port][/path]"
-        )
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(f"{source} must be {example}, got {redact_url(url)}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"{source} uses plain http:// for {parts.hostname}: credentials and tokens would travel "
-            f"unencrypted. Use https:// (plain http is accepted only for loopback, e.g. the local simulator)"
-        )
-    if port == 0:
-        raise ConfigurationError(f"{source} has an invalid port: {redact_url(url)}")
-    if any(not 0x21 <= ord(ch) <= 0x7E for ch in url):
-        raise ConfigurationError(
-            f"{source} must be {example} with no spaces or control characters, got {redact_url(url)}"
-        )
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
 def _choice(name: str, default: str, choices: tuple[str, ...], *sources: Mapping[str, Any]) -> str:
     found = _pick(name, *sources)
     if found is None:
@@ -266,7 +214,7 @@ def resolve_settings(
     access_key, _ = _required("access_key", "access key", *sources)
     secret_key, _ = _required("secret_key", "secret key", *sources)
     return Settings(
-        api_gateway=_normalize_gateway(gateway, gateway_source),
+        api_gateway=normalize_gateway(gateway, gateway_source),
         access_key=access_key,
         secret_key=secret_key,
         parallel_requests=int(_number("parallel_requests", DEFAULT_PARALLEL_REQUESTS, 1, 32, True, *sources)),
