@@ -32,7 +32,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
-test: lint typecheck unit
+# The whole suite (what CI runs); `make unit` is the quick loop without the slow tests (~1 minute).
+test: lint typecheck
+	$(PY) -m pytest -q
 
 $(COMPAT_STAMP): pyproject.toml
 	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
@@ -57,7 +59,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

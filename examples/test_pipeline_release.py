@@ -9,6 +9,8 @@ import pytest
 
 from enos_pulumi.testing import PAUSED_PIPELINE, RUNNING_PIPELINE, SIMULATOR_ORG_ID, HostError
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 PROGRAM = Path(__file__).parent / "pipeline-release"
 STAGE = "FixedTimeWindowAggregator_1"
 

@@ -23,7 +23,10 @@ from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE, S
 from tests.support.host_fixtures import HostedProvider, HostFactory
 
 pytest_plugins = ["tests.support.host_fixtures"]
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in /proc")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in /proc"),
+]
 
 PAUSE = {"pause_pipeline": True, "resume_execution_mode": "cluster", "resume_kafka_rate": 700}
 STAGE = "FixedTimeWindowAggregator_1"

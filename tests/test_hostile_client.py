@@ -36,6 +36,8 @@ from tests.support.hostile_harness import (
 )
 from tests.support.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 # Hypothesis: bounded, reproducible runs; no shrinking (each example costs up to seconds, and the
 # example's behaviour name already says what went wrong).
 HOSTILE = settings(

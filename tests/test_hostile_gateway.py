@@ -43,6 +43,8 @@ from tests.support.hostile_harness import (
 )
 from tests.support.hostile_peer import PIPELINE, WELL_FORMED, Behaviour, HostilePeer
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 
 @pytest.fixture(autouse=True)
 def _fresh() -> Iterator[None]:

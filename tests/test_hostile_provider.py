@@ -45,6 +45,8 @@ from tests.support.hostile_harness import (
 )
 from tests.support.hostile_peer import PIPELINE, HostilePeer
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.host_fixtures import HostFactory
 

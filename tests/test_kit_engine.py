@@ -34,6 +34,8 @@ from enos_pulumi.testing._paths import process_ignore_changes
 from tests.support.engine_providers import FailingDeleteProvider
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.host_fixtures import HostedProvider, HostFactory
 

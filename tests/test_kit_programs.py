@@ -28,6 +28,8 @@ from enos_pulumi.testing import (
 )
 from enos_pulumi.testing._deployment import Deployment
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGE = "FixedTimeWindowAggregator_1"
 OTHER_PAUSED = "pl-kit-paused-2"

@@ -18,6 +18,8 @@ from tests.support.host_errors import assert_raised
 from tests.support.host_fixtures import HostedProvider, HostFactory
 from tests.support.tls_front import TlsFront, make_self_signed
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 pytest_plugins = ["tests.support.host_fixtures"]
 
 PAUSE = {"pause_pipeline": True, "resume_execution_mode": "standalone", "resume_kafka_rate": 800}

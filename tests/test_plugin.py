@@ -15,6 +15,8 @@ from enos_pulumi.testing import CheckFailedError, HostError, is_secret
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
 from tests.support.plugin_fixtures import plugin_inputs
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.plugin_fixtures import HostedPlugin
 

@@ -27,6 +27,8 @@ from enos_pulumi.testing._wire import to_struct
 from tests.support.fixtures_simulator import SIM_ACCESS_KEY, SIM_ORG_ID, SIM_RUNNING_PIPELINE, SIM_SECRET_KEY
 from tests.support.plugin_fixtures import plugin_inputs
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.plugin_fixtures import HostedPlugin, PluginFactory
 

@@ -15,6 +15,8 @@ from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_RUNNING_PIPELINE
 from tests.support.host_errors import assert_raised
 from tests.support.host_fixtures import HostedProvider, HostFactory
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 pytest_plugins = ["tests.support.host_fixtures"]
 
 PAUSE = {"pause_pipeline": True, "resume_execution_mode": "standalone"}

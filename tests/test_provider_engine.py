@@ -19,6 +19,8 @@ from enos_pulumi.testing import CheckFailedError, Engine, Interrupted, serialize
 from tests.support.engine_providers import DiffUnknownProvider
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.host_fixtures import HostedProvider, HostFactory
 

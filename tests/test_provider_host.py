@@ -24,6 +24,8 @@ from enos_pulumi.testing import UNKNOWN, CheckFailedError, HostError
 from tests.support.fixtures_simulator import SIM_ORG_ID, SIM_PAUSED_PIPELINE, SIM_RUNNING_PIPELINE
 from tests.support.host_errors import assert_raised
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.host_fixtures import HostedProvider, HostFactory
 

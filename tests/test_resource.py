@@ -27,6 +27,8 @@ from enos_pulumi.inputs import LIST_FORM_MAX_IDS
 from enos_pulumi.provider import StageStateResetProvider
 from enos_pulumi.testing import TYPE_TOKEN, capture_program, reset_pulumi_runtime, serialize_provider
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "examples" / "pipeline-release"
 PROGRAM_PROJECT = "enos-pipeline-release"

@@ -30,6 +30,8 @@ from tests.support.fixtures_simulator import (
 )
 from tests.support.host_errors import assert_raised
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 if TYPE_CHECKING:
     from tests.support.host_fixtures import HostedProvider, HostFactory
 

@@ -18,6 +18,8 @@ import pytest
 from enos_pulumi.simulator.__main__ import main as cli_main
 from tests.support.fixtures_simulator import LIST_PATH, SimApi
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_KEY, DEMO_SECRET, DEMO_ORG = "demo-access-key", "demo-secret-key", "o-demo"  # simulator-only values
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"

@@ -30,6 +30,8 @@ from enos_pulumi.testing._paths import process_ignore_changes
 from enos_pulumi.testing._program import _duration
 from enos_pulumi.testing._wire import annotate_secrets, decode, to_struct
 
+pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
+
 STAGE = "FixedTimeWindowAggregator_1"
 StackFactory = Callable[..., ProgramStack]
 
