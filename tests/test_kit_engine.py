@@ -45,12 +45,12 @@ OTHER_PAUSED = "pl-paused-kit-engine"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _second_paused_pipeline(host_simulator: Simulator) -> None:
-    host_simulator.add_pipeline(SIM_ORG_ID, OTHER_PAUSED, status="PAUSED")
+def _second_paused_pipeline(module_simulator: Simulator) -> None:
+    module_simulator.add_pipeline(SIM_ORG_ID, OTHER_PAUSED, status="PAUSED")
 
 
 @pytest.fixture(autouse=True)
-def _clean_log(clean_host_simulator: None) -> None:
+def _clean_log(clean_module_simulator: None) -> None:
     """Every test starts with no faults or log left over (the host's simulator is per module)."""
 
 
@@ -221,14 +221,14 @@ def test_a_resource_replaced_with_another_is_replaced(provider_host: HostedProvi
 
 
 def test_a_failed_replacement_keeps_the_old_resource_pending_delete(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str
+    host_factory: HostFactory, module_simulator: Simulator, stage: str
 ) -> None:
     """step.go, CreateStep.Apply marks the replaced resource for deletion once its replacement exists;
     step_generator.go, GenerateDeletes deletes resources so marked in the next update: a Delete that
     failed leaves it pending, not lost."""
     from tests.support.host_fixtures import resource_inputs
 
-    failing = host_factory(host_simulator, env={"KIT_FAIL_DELETE": "1"})
+    failing = host_factory(module_simulator, env={"KIT_FAIL_DELETE": "1"})
     inputs = resource_inputs(serialize_provider(FailingDeleteProvider()), stage_instance_name=stage)
     failing.engine.up("flaky", inputs)
     old = failing.engine.state["flaky"]
@@ -237,7 +237,7 @@ def test_a_failed_replacement_keeps_the_old_resource_pending_delete(
     assert failing.engine.state["flaky"].id != old.id
     assert failing.engine.pending_deletes == [("flaky", old)]
 
-    healthy = host_factory(host_simulator)
+    healthy = host_factory(module_simulator)
     engine = Engine(
         healthy.host, project=failing.engine.project, state=failing.engine.state,
         pending_deletes=failing.engine.pending_deletes,
@@ -269,12 +269,12 @@ def test_a_delete_before_replace_whose_create_failed_is_replaced_next_time(
 
 
 def test_an_interrupted_update_is_warned_about_once(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
+    host_factory: HostFactory, module_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """deployment_executor.go, printPendingOperationsWarning lists every pending operation ("interrupted
     while updating"); only pending creates are kept in the next snapshot (lifecycle tests), so the next
     update warns once."""
-    sim = host_simulator
+    sim = module_simulator
     h = host_factory(sim)
     h.engine.up("halted", h.inputs(stage_instance_name=stage, trigger="r1"))
     interrupt, release = threading.Event(), threading.Event()
@@ -318,7 +318,7 @@ def test_a_step_names_the_inputs_that_changed(provider_host: HostedProvider, sta
 
 
 def test_host_calls_have_no_deadline_unless_the_caller_sets_one(
-    provider_host: HostedProvider, host_factory: HostFactory, host_simulator: Simulator, stage: str
+    provider_host: HostedProvider, host_factory: HostFactory, module_simulator: Simulator, stage: str
 ) -> None:
     """provider_plugin.go calls every provider method with p.requestContext(), which has no deadline: the
     kit sends none by default; a caller's call_timeout cuts the call and says which bound it was."""
@@ -340,9 +340,9 @@ def test_host_calls_have_no_deadline_unless_the_caller_sets_one(
         h.host._stub = stub
     assert timeouts and set(timeouts) == {None}
 
-    bounded = host_factory(host_simulator)
+    bounded = host_factory(module_simulator)
     bounded.host.call_timeout = 0.3
-    host_simulator.add_latency(3000, op="delete", count=1)
+    module_simulator.add_latency(3000, op="delete", count=1)
     with pytest.raises(HostError) as info:
         bounded.engine.up(
             "bounded", bounded.inputs(stage_instance_name=stage, pipeline_id=SIM_PAUSED_PIPELINE)

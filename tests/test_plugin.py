@@ -24,10 +24,10 @@ pytest_plugins = ["tests.support.plugin_fixtures"]
 
 
 @pytest.fixture(autouse=True)
-def _clean(plugin_simulator: Simulator) -> None:
-    plugin_simulator.clear_faults()
-    plugin_simulator.clear_log()
-    plugin_simulator.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "RUNNING")
+def _clean(module_simulator: Simulator) -> None:
+    module_simulator.clear_faults()
+    module_simulator.clear_log()
+    module_simulator.set_pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE, "RUNNING")
 
 
 @pytest.fixture
@@ -200,12 +200,12 @@ def test_bad_inputs_fail_check_naming_the_input(
 
 
 def test_org_id_defaults_to_the_provider_setting_then_the_environment(
-    plugin_simulator: Simulator, plugin_factory: Any, stage: str
+    module_simulator: Simulator, plugin_factory: Any, stage: str
 ) -> None:
-    configured = plugin_factory(plugin_simulator, settings={"enos:orgId": SIM_ORG_ID})
+    configured = plugin_factory(module_simulator, settings={"enos:orgId": SIM_ORG_ID})
     step = configured.engine.up("org", plugin_inputs(stageInstanceName=stage, orgId=None))
     assert (step.outputs or {})["orgId"] == SIM_ORG_ID
-    from_env = plugin_factory(plugin_simulator, env={"ENOS_ORG_ID": "o-env"})
+    from_env = plugin_factory(module_simulator, env={"ENOS_ORG_ID": "o-env"})
     assert from_env.engine.preview("org", plugin_inputs(orgId=None)).outputs["orgId"] == "o-env"  # type: ignore[index]
 
 

@@ -78,9 +78,9 @@ def test_stdout_carries_only_the_port(simulator: Simulator) -> None:
 
 
 def test_provider_settings_are_checked_and_the_secret_key_always_stored_secret(
-    plugin_simulator: Simulator, plugin_factory: PluginFactory
+    module_simulator: Simulator, plugin_factory: PluginFactory
 ) -> None:
-    host = plugin_factory(plugin_simulator).host
+    host = plugin_factory(module_simulator).host
     checked, failures = host.check_config(
         {}, {"apiGatway": "https://x", "secretKey": "plain", "version": "1.0.0"}
     )
@@ -104,13 +104,13 @@ def test_provider_settings_are_checked_and_the_secret_key_always_stored_secret(
 
 
 def test_settings_from_the_older_variables_map_and_the_environment(
-    plugin_simulator: Simulator, tmp_path: Path
+    module_simulator: Simulator, tmp_path: Path
 ) -> None:
     """An engine that sends no ``args`` sends ``enos:config:*`` variables; the environment fills gaps."""
     env = {"ENOS_SECRET_KEY": SIM_SECRET_KEY, "PULUMI_PROJECT": "p"}
     with PluginHost(cwd=tmp_path, env={**_base_env(), **env}) as host:
         variables = {
-            "enos:config:apiGateway": plugin_simulator.base_url,
+            "enos:config:apiGateway": module_simulator.base_url,
             "enos:config:accessKey": SIM_ACCESS_KEY,
         }
         host._call("Configure", provider_pb2.ConfigureRequest(variables=variables, acceptSecrets=True))
@@ -125,10 +125,10 @@ def _base_env() -> dict[str, str]:
 
 
 def test_cancel_lets_the_reset_under_way_finish_and_refuses_new_ones(
-    plugin_simulator: Simulator, plugin_factory: PluginFactory
+    module_simulator: Simulator, plugin_factory: PluginFactory
 ) -> None:
-    p = plugin_factory(plugin_simulator)
-    plugin_simulator.add_fault("latency=800,op=delete,count=1")
+    p = plugin_factory(module_simulator)
+    module_simulator.add_fault("latency=800,op=delete,count=1")
     results: list[Any] = []
     worker = threading.Thread(
         target=lambda: results.append(
@@ -140,11 +140,11 @@ def test_cancel_lets_the_reset_under_way_finish_and_refuses_new_ones(
     p.host.cancel()  # the CLI's first Ctrl-C
     worker.join(60)
     assert results and results[0].op == "create"  # the reset under way finished
-    plugin_simulator.clear_log()
+    module_simulator.clear_log()
     with pytest.raises(HostError) as caught:
         p.engine.up("after-cancel", plugin_inputs(stageInstanceName="LatestRecordMerger_c2"))
     assert caught.value.details == CANCELLED
-    assert [r["operation"] for r in plugin_simulator.requests] == []
+    assert [r["operation"] for r in module_simulator.requests] == []
     assert (
         p.engine.preview("after-cancel", plugin_inputs(stageInstanceName="LatestRecordMerger_c2")).op
         == "create"
@@ -152,10 +152,10 @@ def test_cancel_lets_the_reset_under_way_finish_and_refuses_new_ones(
 
 
 def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
-    plugin_simulator: Simulator, plugin_factory: PluginFactory
+    module_simulator: Simulator, plugin_factory: PluginFactory
 ) -> None:
-    p = plugin_factory(plugin_simulator)
-    plugin_simulator.add_fault("latency=800,op=delete,count=1")
+    p = plugin_factory(module_simulator)
+    module_simulator.add_fault("latency=800,op=delete,count=1")
     inputs = plugin_inputs(
         stageInstanceName="LatestRecordMerger_term",
         pipelineId=SIM_RUNNING_PIPELINE,
@@ -177,8 +177,8 @@ def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
     p.host.process.send_signal(signal.SIGTERM)
     assert p.host.process.wait(60) == 0
     worker.join(60)
-    assert plugin_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
-    actions = [t["action"] for t in plugin_simulator.transitions if t["pipeline_id"] == SIM_RUNNING_PIPELINE]
+    assert module_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    actions = [t["action"] for t in module_simulator.transitions if t["pipeline_id"] == SIM_RUNNING_PIPELINE]
     assert actions[-2:] == ["pause", "start"]
 
 

@@ -29,7 +29,7 @@ def preview_failures(h: HostedProvider, **overrides: Any) -> list[tuple[str, str
 
 
 def test_a_mistyped_stage_is_refused_at_preview_with_the_near_operator_type(
-    provider_host: HostedProvider, clean_host_simulator: None, host_simulator: Simulator
+    provider_host: HostedProvider, clean_module_simulator: None, module_simulator: Simulator
 ) -> None:
     failures = preview_failures(
         provider_host,
@@ -41,11 +41,11 @@ def test_a_mistyped_stage_is_refused_at_preview_with_the_near_operator_type(
     assert name == "stage_instance_name"
     assert "did you mean FixedTimeWindowAggregator?" in reason
     assert "require_known_stage_type=False" in reason
-    assert host_simulator.requests == []  # no pause, no request at all
+    assert module_simulator.requests == []  # no pause, no request at all
 
 
 def test_a_stage_type_this_version_does_not_know_passes_with_the_opt_out(
-    provider_host: HostedProvider, clean_host_simulator: None, host_simulator: Simulator
+    provider_host: HostedProvider, clean_module_simulator: None, module_simulator: Simulator
 ) -> None:
     # EnOS may add operator types: the opt-out lets one through. A RUNNING pipeline is still not paused
     # for a stage EnOS refuses: the reset asks Get Stage State first (it needs no pause), which says 61107.
@@ -61,8 +61,8 @@ def test_a_stage_type_this_version_does_not_know_passes_with_the_opt_out(
         h.engine.up("opt-out", inputs)
     assert_raised(info.value.details, "UnsupportedStageError")
     assert "61107" in info.value.details and "Nothing was paused" in info.value.details
-    assert [e["operation"] for e in host_simulator.requests if e["operation"] != "token"] == ["get"]
-    assert host_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
+    assert [e["operation"] for e in module_simulator.requests if e["operation"] != "token"] == ["get"]
+    assert module_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
 
 
 @pytest.mark.parametrize(
@@ -84,21 +84,21 @@ def test_a_stage_type_this_version_does_not_know_passes_with_the_opt_out(
 )
 def test_control_characters_and_absurd_lengths_are_refused_at_preview(
     provider_host: HostedProvider,
-    clean_host_simulator: None,
-    host_simulator: Simulator,
+    clean_module_simulator: None,
+    module_simulator: Simulator,
     overrides: dict[str, Any],
     name: str,
     reason: str,
 ) -> None:
     ((failed, text),) = preview_failures(provider_host, **overrides)
     assert failed == name and reason in text, text
-    assert host_simulator.requests == []
+    assert module_simulator.requests == []
 
 
 def test_a_mistyped_enos_key_is_refused_at_preview_naming_the_near_one(
-    host_factory: HostFactory, host_simulator: Simulator
+    host_factory: HostFactory, module_simulator: Simulator
 ) -> None:
-    h = host_factory(host_simulator, settings={"enos:apiGateWay": "https://apim.example.com"})
+    h = host_factory(module_simulator, settings={"enos:apiGateWay": "https://apim.example.com"})
     ((name, reason),) = preview_failures(h)
     assert name == ""  # a problem of the resource's provider settings, not of one input
     assert (
@@ -120,19 +120,21 @@ def test_a_mistyped_enos_key_is_refused_at_preview_naming_the_near_one(
     ],
 )
 def test_a_gateway_up_would_refuse_is_refused_at_preview_without_any_secret(
-    host_factory: HostFactory, host_simulator: Simulator, where: str, options: dict[str, Any], reason: str
+    host_factory: HostFactory, module_simulator: Simulator, where: str, options: dict[str, Any], reason: str
 ) -> None:
     # A pull-request job: no access key, no secret key; only the gateway, and it is wrong.
     if where == "env":
         options["gateway"] = ""  # no enos:apiGateway in the stack config: the variable counts
-    h = host_factory(host_simulator, access_key=None, secret_key=None, **options)
+    h = host_factory(module_simulator, access_key=None, secret_key=None, **options)
     ((name, text),) = preview_failures(h)
     assert name == "" and reason in text
     assert "pw" not in text
 
 
-def test_a_preview_without_credentials_is_fine(host_factory: HostFactory, host_simulator: Simulator) -> None:
-    h = host_factory(host_simulator, access_key=None, secret_key=None)
-    host_simulator.clear_log()
+def test_a_preview_without_credentials_is_fine(
+    host_factory: HostFactory, module_simulator: Simulator
+) -> None:
+    h = host_factory(module_simulator, access_key=None, secret_key=None)
+    module_simulator.clear_log()
     assert h.engine.preview("no-secret", h.inputs()).op == "create"
-    assert host_simulator.requests == []
+    assert module_simulator.requests == []

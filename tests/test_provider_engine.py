@@ -31,12 +31,12 @@ LIST = ("list", None, None, None, None)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _second_paused_pipeline(host_simulator: Simulator) -> None:
-    host_simulator.add_pipeline(SIM_ORG_ID, SECOND_PAUSED, status="PAUSED")
+def _second_paused_pipeline(module_simulator: Simulator) -> None:
+    module_simulator.add_pipeline(SIM_ORG_ID, SECOND_PAUSED, status="PAUSED")
 
 
 @pytest.fixture(autouse=True)
-def _clean_log(clean_host_simulator: None) -> None:
+def _clean_log(clean_module_simulator: None) -> None:
     """Every test starts with no faults or log left over (the host's simulator is per module)."""
 
 
@@ -188,11 +188,11 @@ def test_custom_timeouts_do_not_cut_a_reset_short(provider_host: HostedProvider,
 
 
 def test_diff_unknown_makes_the_engine_compare_the_inputs(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str
+    host_factory: HostFactory, module_simulator: Simulator, stage: str
 ) -> None:
     from tests.support.host_fixtures import resource_inputs  # (a plugin module: imported once pytest has it)
 
-    sim = host_simulator
+    sim = module_simulator
     h = host_factory(sim)  # cwd is the repository: tests.support.engine_providers is importable
     provider = serialize_provider(DiffUnknownProvider())
 
@@ -217,9 +217,9 @@ def test_diff_unknown_makes_the_engine_compare_the_inputs(
 
 
 def test_ctrl_c_waits_for_a_reset_in_flight(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
+    host_factory: HostFactory, module_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = host_simulator
+    sim = module_simulator
     h = host_factory(sim)
     handle = sim._handle
 
@@ -237,9 +237,9 @@ def test_ctrl_c_waits_for_a_reset_in_flight(
 
 
 def test_a_killed_create_leaves_a_pending_create_until_a_refresh_clears_it(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
+    host_factory: HostFactory, module_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = host_simulator
+    sim = module_simulator
     h = host_factory(sim)
     interrupt, release = threading.Event(), threading.Event()
     handle = sim._handle

@@ -37,12 +37,12 @@ Call = tuple[str, Any, Any, Any, Any]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _second_paused_pipeline(host_simulator: Simulator) -> None:
-    host_simulator.add_pipeline(SIM_ORG_ID, SECOND_PAUSED, status="PAUSED")
+def _second_paused_pipeline(module_simulator: Simulator) -> None:
+    module_simulator.add_pipeline(SIM_ORG_ID, SECOND_PAUSED, status="PAUSED")
 
 
 @pytest.fixture(autouse=True)
-def _clean_log(clean_host_simulator: None) -> None:
+def _clean_log(clean_module_simulator: None) -> None:
     """Every test starts with no faults or log left over (the host's simulator is per module)."""
 
 
@@ -349,9 +349,9 @@ def test_bad_inputs_fail_check_before_any_call(hosted: HostedProvider, stage: st
 
 
 def test_a_failure_mid_batch_fails_the_up_and_the_next_up_retries(
-    host_factory: HostFactory, host_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
+    host_factory: HostFactory, module_simulator: Simulator, stage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim = host_simulator
+    sim = module_simulator
     # 3 assets x 2 points, 2 pairs per request, one request at a time: 3 delete requests.
     h = host_factory(sim, settings={"enos:maxPairsPerRequest": 2, "enos:parallelRequests": 1})
     first = up(h, "midbatch", stage, asset_ids=["a1", "a2", "a3"])
@@ -458,8 +458,8 @@ def test_a_failed_request_also_prints_its_progress_line(hosted: HostedProvider, 
     assert "| failed |" in line and failed["request_id"] in line and "61106" in line
 
 
-def test_stopping_a_host_closes_its_pipes(host_factory: HostFactory, host_simulator: Simulator) -> None:
-    h = host_factory(host_simulator)
+def test_stopping_a_host_closes_its_pipes(host_factory: HostFactory, module_simulator: Simulator) -> None:
+    h = host_factory(module_simulator)
     h.stop()
     process = h.host.process
     assert process is not None and process.poll() is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import pytest
@@ -33,10 +33,12 @@ __all__ = [
     "FakeClock",
     "SimApi",
     "make_simulator",
+    "module_simulator",
     "sim_api",
     "simulator",
     "simulator_env",
     "simulator_factory",
+    "started_by",
 ]
 
 SIM_ACCESS_KEY = "test-access-key"
@@ -80,21 +82,44 @@ def simulator() -> Iterator[Simulator]:
         sim.stop()
 
 
-@pytest.fixture
-def simulator_factory() -> Iterator[Callable[..., Simulator]]:
-    """``simulator_factory(pair_limit=10, clock=...)``: a started standard simulator, stopped afterwards."""
-    started: list[Simulator] = []
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
 
-    def factory(**options: Any) -> Simulator:
-        sim = make_simulator(**options)
-        started.append(sim)
-        return sim
+
+S = TypeVar("S", bound=Stoppable)
+
+
+def started_by(start: Callable[..., S]) -> Iterator[Callable[..., S]]:
+    """A factory fixture's body: ``start`` as the factory, and whatever it started stopped afterwards."""
+    started: list[S] = []
+
+    def factory(*args: Any, **options: Any) -> S:
+        thing = start(*args, **options)
+        started.append(thing)
+        return thing
 
     try:
         yield factory
     finally:
-        for sim in started:
-            sim.stop()
+        for thing in started:
+            thing.stop()
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Callable[..., Simulator]]:
+    """``simulator_factory(pair_limit=10, clock=...)``: a started standard simulator, stopped afterwards."""
+    yield from started_by(make_simulator)
+
+
+@pytest.fixture(scope="module")
+def module_simulator() -> Iterator[Simulator]:
+    """A standard simulator shared by one test module (its provider host or plugin talks to it); tests
+    isolate themselves with distinct resource and stage names."""
+    sim = make_simulator()
+    try:
+        yield sim
+    finally:
+        sim.stop()
 
 
 @pytest.fixture

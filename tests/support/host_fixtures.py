@@ -2,7 +2,7 @@
 
 Register with ``pytest_plugins = ["tests.support.host_fixtures"]`` in a test module. Fixtures:
 
-``host_simulator`` (module scope): a standard simulator (see ``tests.support.fixtures_simulator``)
+``module_simulator`` (module scope): a standard simulator (see ``tests.support.fixtures_simulator``)
 shared by the module's host; tests isolate themselves with distinct resource and stage names.
 ``provider_host`` (module scope): a :class:`HostedProvider` - one host process, configured like
 ``pulumi up`` configures it (``enos:secretKey`` as a wire secret), its :class:`enos_pulumi.testing.Engine`
@@ -30,16 +30,15 @@ from tests.support.fixtures_simulator import (
     SIM_PAUSED_PIPELINE,
     SIM_SECRET_KEY,
     SIM_STAGE,
-    make_simulator,
+    started_by,
 )
 
 __all__ = [
     "REPO_ROOT",
     "HostFactory",
     "HostedProvider",
-    "clean_host_simulator",
+    "clean_module_simulator",
     "host_factory",
-    "host_simulator",
     "provider_host",
     "resource_inputs",
     "start_hosted_provider",
@@ -128,20 +127,11 @@ HostFactory = Callable[..., HostedProvider]
 
 
 @pytest.fixture(scope="module")
-def host_simulator() -> Iterator[Simulator]:
-    sim = make_simulator()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
-@pytest.fixture(scope="module")
 def provider_host(
-    host_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory
+    module_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HostedProvider]:
     # cwd is a scratch "program directory": the provider must import from the installed package.
-    hosted = start_hosted_provider(host_simulator, cwd=tmp_path_factory.mktemp("program"))
+    hosted = start_hosted_provider(module_simulator, cwd=tmp_path_factory.mktemp("program"))
     try:
         yield hosted
     finally:
@@ -150,24 +140,13 @@ def provider_host(
 
 @pytest.fixture
 def host_factory() -> Iterator[HostFactory]:
-    started: list[HostedProvider] = []
-
-    def factory(simulator: Simulator, **options: Any) -> HostedProvider:
-        hosted = start_hosted_provider(simulator, **options)
-        started.append(hosted)
-        return hosted
-
-    try:
-        yield factory
-    finally:
-        for hosted in started:
-            hosted.stop()
+    yield from started_by(start_hosted_provider)
 
 
 @pytest.fixture
-def clean_host_simulator(host_simulator: Simulator) -> Iterator[None]:
+def clean_module_simulator(module_simulator: Simulator) -> Iterator[None]:
     """The module's shared simulator with no faults or log left over from the test before."""
-    host_simulator.clear_faults()
-    host_simulator.clear_log()
+    module_simulator.clear_faults()
+    module_simulator.clear_log()
     yield
-    host_simulator.clear_faults()
+    module_simulator.clear_faults()

@@ -2,7 +2,7 @@
 
 Register with ``pytest_plugins = ["tests.support.plugin_fixtures"]``. Fixtures:
 
-``plugin_simulator`` (module scope): a standard simulator shared by the module's plugin; tests isolate
+``module_simulator`` (module scope): a standard simulator shared by the module's plugin; tests isolate
 themselves with distinct resource and stage names. ``plugin`` (module scope): a :class:`HostedPlugin` -
 one plugin process configured from ``enos:*`` stack config (``enos:secretKey`` a secret), its
 :class:`PluginEngine` and the simulator. ``plugin_factory`` starts more (other settings, environment).
@@ -26,7 +26,7 @@ from tests.support.fixtures_simulator import (
     SIM_PAUSED_PIPELINE,
     SIM_SECRET_KEY,
     SIM_STAGE,
-    make_simulator,
+    started_by,
 )
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "plugin",
     "plugin_factory",
     "plugin_inputs",
-    "plugin_simulator",
     "start_plugin",
 ]
 
@@ -100,17 +99,8 @@ PluginFactory = Callable[..., HostedPlugin]
 
 
 @pytest.fixture(scope="module")
-def plugin_simulator() -> Iterator[Simulator]:
-    sim = make_simulator()
-    try:
-        yield sim
-    finally:
-        sim.stop()
-
-
-@pytest.fixture(scope="module")
-def plugin(plugin_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedPlugin]:
-    hosted = start_plugin(plugin_simulator, cwd=tmp_path_factory.mktemp("program"))
+def plugin(module_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedPlugin]:
+    hosted = start_plugin(module_simulator, cwd=tmp_path_factory.mktemp("program"))
     try:
         yield hosted
     finally:
@@ -119,15 +109,4 @@ def plugin(plugin_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture
 def plugin_factory() -> Iterator[PluginFactory]:
-    started: list[HostedPlugin] = []
-
-    def factory(simulator: Simulator, **options: Any) -> HostedPlugin:
-        hosted = start_plugin(simulator, **options)
-        started.append(hosted)
-        return hosted
-
-    try:
-        yield factory
-    finally:
-        for hosted in started:
-            hosted.stop()
+    yield from started_by(start_plugin)
