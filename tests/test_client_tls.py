@@ -126,6 +126,59 @@ def test_a_handshake_cut_short_is_retried_until_the_deadline(cutting_server: Ser
     assert cutting_server.connections == len(fake.sleeps) + 1 > 1
 
 
+@pytest.fixture
+def breaking_server(self_signed: tuple[Path, Path]) -> Iterator[Server]:
+    """Completes the handshake, reads the request head, then sends a TLS record that cannot decrypt while
+    the client is still writing the body."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*self_signed)
+    bad_record = b"\x17\x03\x03\x00\x20" + b"\x00" * 32
+
+    def break_mid_request(conn: socket.socket) -> None:
+        with contextlib.suppress(ssl.SSLError, OSError):
+            tls = context.wrap_socket(conn, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tls.recv(65536)
+            conn.sendall(bad_record)  # under the TLS layer: garbage where a record should be
+            select.select([], [], [], 0.3)
+        conn.close()
+
+    server = Server(break_mid_request)
+    yield server
+    server.close()
+
+
+def test_a_tls_break_while_the_request_goes_out_is_no_handshake_failure(
+    breaking_server: Server, self_signed: tuple[Path, Path]
+) -> None:
+    """The handshake was done and the request was going out: how much of it the gateway got is unknown,
+    so it is a connection cut (which may have landed, as a pause or start must know), not a handshake."""
+    from enos_pulumi.enos.errors import TransportKind
+    from enos_pulumi.enos.request import Request
+    from enos_pulumi.enos.transport import Transport
+
+    settings = Settings(f"https://localhost:{breaking_server.port}", "k", "s", ca_bundle=str(self_signed[0]))
+    transport = Transport(settings, SessionPool())
+    body = b"x" * (8 * 1024 * 1024)  # still being written when the record arrives
+    request = Request("POST", "/streaming/v2.0/stage-state", {"action": "delete"}, body, "Op", "target")
+    with pytest.raises(TransportError) as info:
+        transport.send(request, {})
+    assert info.value.kind == TransportKind.CLOSED
+    assert "broke while the request was being sent" in str(info.value)
+    assert "handshake" not in str(info.value)
+
+
+def test_a_handshake_cut_short_is_worded_as_a_handshake_failure(
+    cutting_server: Server, fake: FakeTime
+) -> None:
+    client = client_for(cutting_server.port, fake)
+    with pytest.raises(TransportError) as info:
+        client.delete_stage_state(StageTarget("o", "p", "LastRecordAppender_1"), ["a"], ["b"])
+    assert "TLS handshake with localhost" in str(info.value)
+    assert "while the request was being sent" not in str(info.value)
+
+
 # -- trusting a corporate or self-signed CA: the simulator behind TLS ------------------------------------
 
 

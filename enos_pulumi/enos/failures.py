@@ -32,6 +32,8 @@ class Failure:
     host: str
     port: int
     timeouts: Timeouts
+    #: The connection stood (TLS handshake done) when it failed: part of the request may have gone out.
+    connected: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ _CAUSES: tuple[_Cause, ...] = (
         lambda f: f.sent and _tls(f),
         TransportKind.CLOSED,
         "the TLS connection to {where} broke after the request was sent",
+    ),
+    # Once the handshake is done, a TLS error is the connection breaking while the request was going out:
+    # how much of it the gateway got is unknown, so it counts as a connection cut (it may have landed).
+    _Cause(
+        lambda f: f.connected and _tls(f),
+        TransportKind.CLOSED,
+        "the TLS connection to {where} broke while the request was being sent",
     ),
     _Cause(_tls, TransportKind.TLS, "TLS handshake with {where} failed"),
     _Cause(_is(requests.exceptions.Timeout), TransportKind.TIMEOUT, "no data from {where} for {read:g} s"),

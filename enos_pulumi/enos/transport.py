@@ -144,7 +144,9 @@ class Transport:
                     kind=TransportKind.TOO_LARGE,
                 ) from None
             except Exception as exc:  # every failure of the HTTP stack is worded by the failure table
-                failure = Failure(exc, watch.expired, watch.sent, self.host, self.port, self.timeouts)
+                failure = Failure(
+                    exc, watch.expired, watch.sent, self.host, self.port, self.timeouts, watch.connected
+                )
                 raise transport_error(failure, request.operation, request.target) from None
 
     def _read(self, response: requests.Response) -> bytes:

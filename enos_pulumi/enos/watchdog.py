@@ -31,6 +31,8 @@ class _Watch:
     dups: list[socket.socket] = field(default_factory=list)
     expired: bool = False
     done: bool = False
+    #: The connection (TLS handshake included) stands: what is sent from here on may reach the gateway.
+    connected: bool = False
     #: The request went out: a failure from here on is the answer's (or the connection's), not ours.
     sent: bool = False
 
@@ -139,10 +141,18 @@ class _Watched:
         _attach(sock)  # before the TLS handshake: the same connection, so the bound covers it
         return sock
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self.sock)  # a kept-alive connection, reused by this attempt
-        super().request(*args, **kwargs)  # type: ignore[misc]
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
         watch = _current()
+        if watch is not None:
+            watch.connected = True
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _current()
+        if watch is not None and self.sock is not None:
+            watch.connected = True  # a kept-alive connection, reused by this attempt
+        _attach(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
         if watch is not None:
             watch.sent = True
 
