@@ -389,3 +389,38 @@ def test_other_errors_round_trip_through_pickle(error: EnosError) -> None:
 def test_retryable_classes(code: int | None, status: int | None, retryable: bool) -> None:
     error = api_error_class(code, status)(operation="op", message="m", code=code, http_status=status)
     assert is_retryable(error) is retryable
+
+
+def test_an_error_no_answer_carried_shows_no_http_status_or_request_id() -> None:
+    # A status read back (the pipeline became FAILED while waited for) came with no code or HTTP status.
+    error = PipelineStatusError(
+        operation="Wait for pipeline status",
+        message="the pipeline became FAILED while waiting for RUNNING",
+        target="pipeline p1",
+    )
+    text = str(error)
+    head = "Wait for pipeline status failed for pipeline p1: the pipeline became FAILED while waiting"
+    assert text.startswith(head + " for RUNNING")
+    assert "HTTP None" not in text and "requestId" not in text
+
+
+@pytest.mark.parametrize(
+    ("status", "advice", "promise"),
+    [
+        ("PAUSED", "is left PAUSED", True),
+        (None, "may be left PAUSED", True),
+        ("FAILED", "its status is FAILED", False),
+        ("STOPPED", "its status is STOPPED", False),
+    ],
+)
+def test_a_pipeline_left_not_running_gets_advice_for_the_status_read_back(
+    status: str | None, advice: str, promise: bool
+) -> None:
+    from enos_pulumi import PipelineLeftPausedError
+
+    start_error = PipelineStatusError(operation="Operate Pipeline", message="refused", code=61165)
+    text = str(PipelineLeftPausedError("p1", "o1", start_error, "the reset paused it", status=status))
+    assert advice in text
+    # Only a paused pipeline is one the next pulumi up can start: a FAILED one is refused there too.
+    assert ("resume_policy='always'" in text) is promise
+    assert ("Repair and start it in the EnOS console" in text) is not promise

@@ -139,7 +139,7 @@ def test_a_batch_not_started_before_the_bound_is_an_operation_timeout(
         client.delete_stage_state(TARGET, ["a1", "a2", "a3", "a4"], ["pt1"])
     assert calls["n"] == 2
     text = str(info.value)
-    assert "Delete Stage State stopped for pipeline p1/LastRecordAppender_01" in text
+    assert "Delete Stage State gave up for pipeline p1/LastRecordAppender_01" in text
     assert "5 s (enos:resetTimeoutSeconds)" in text
     assert "2 of 4 requests had succeeded" in text
 

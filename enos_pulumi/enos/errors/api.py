@@ -70,11 +70,14 @@ class ApiError(EnosError):
             what = f'EnOS answered "{self.message}"'
         elif self.code is not None:
             what = f'EnOS {self.code} "{self.message}"'
-        else:
+        elif self.http_status is not None:
             what = f'HTTP {self.http_status} "{self.message}"'
+        else:
+            what = self.message  # no answer says it (a status read back): no code, status or requestId
         if self.code is not None and self.http_status not in (None, 200):
             what += f" (HTTP {self.http_status})"
-        rid = f" (requestId {self.request_id})" if self.request_id else " (no requestId)"
+        answered = self.code is not None or self.http_status is not None
+        rid = f" (requestId {self.request_id})" if self.request_id else " (no requestId)" if answered else ""
         text = f"{self.operation} failed{where}: {what}{rid}"
         hint = self._hint()
         return f"{text} — {hint}" if hint else text

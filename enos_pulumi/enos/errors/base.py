@@ -103,7 +103,7 @@ class OperationTimeoutError(EnosError):
         where = f" for {target}" if target else ""
         done = f"; {progress}" if progress else ""
         super().__init__(
-            f"{operation} stopped{where}: it ran past its bound of {timeout:g} s ({setting}){done}"
+            f"{operation} gave up{where}: it ran past its bound of {timeout:g} s ({setting}){done}"
         )
         self.operation = operation
         self.target = target

@@ -57,18 +57,23 @@ class PipelineLeftPausedError(EnosError):
         what = f"EnOS {code}" if code not in (None, 0) else type(start_error).__name__
         accepted = f"EnOS accepted it (requestId {start_request_id}), then " if start_request_id else ""
         reset = f" The reset itself failed first: {reset_error}" if reset_error is not None else ""
+        rerun = (
+            "; the next pulumi up runs the reset again and starts the pipeline only with "
+            "resume_policy='always'"
+        )
         if status == "PAUSED":
             head = "is left PAUSED"
-            todo = "Start it in the EnOS console (or Operate Pipeline action=start) now"
+            todo = f"Start it in the EnOS console (or Operate Pipeline action=start) now{rerun}"
         elif status is None:
             head = "may be left PAUSED (its status could not be read afterwards)"
-            todo = "Check it in the EnOS console and start it"
+            todo = f"Check it in the EnOS console and start it{rerun}"
         else:
-            head, todo = f"is not running: its status is {status}", "Check it in the EnOS console now"
+            # A FAILED or STOPPED pipeline is no reset's to start: the next pulumi up refuses it too.
+            head = f"is not running: its status is {status}"
+            todo = "Repair and start it in the EnOS console; a reset refuses a pipeline in that status"
         super().__init__(
             f"Pipeline {pipeline_id} (org {org_id}) {head}: {situation}, but starting it again failed "
-            f"({accepted}{what}, requestId {rid or 'none'}): {start_error}. {todo}; the next pulumi up runs "
-            f"the reset again and starts the pipeline only with resume_policy='always'.{reset}"
+            f"({accepted}{what}, requestId {rid or 'none'}): {start_error}. {todo}.{reset}"
         )
         self.pipeline_id = pipeline_id
         self.org_id = org_id
