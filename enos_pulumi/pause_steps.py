@@ -72,7 +72,8 @@ def pause(
             _warn_paused_already(client, target, resume)
         guard = NO_GUARD  # with nothing to start afterwards, nothing to guard
         if guardians is not None and lock is not None and (status == "RUNNING" or resume.always):
-            phase = "paused" if status == "PAUSED" else "pausing"
+            # Found PAUSED with resume_policy 'always': ours to start. RUNNING: nothing to undo yet.
+            phase = "paused" if status == "PAUSED" else "watching"
             guard = guardians.spawn(client, target, resume.for_guardian(), lock, phase)
     finally:
         if lock is not None:
@@ -81,8 +82,8 @@ def pause(
         return False, guard
     try:
         _pause_and_wait(client, target, resume, guard)
-    except BaseException:
-        guard.done()
+    except BaseException as exc:
+        guard.finish(exc)  # an EnOS error says how the pipeline is left; anything else hands it over
         raise
     guard.phase("paused")
     return True, guard
@@ -106,11 +107,14 @@ def _warn_paused_already(client: EnosClient, target: StageTarget, resume: Resume
 def _pause_and_wait(client: EnosClient, target: StageTarget, resume: Resume, guard: Guard) -> None:
     org, pid = target.org_id, target.pipeline_id
     until = client.operation_deadline()
+    guard.phase("pausing")  # before the request: it may land even if this process dies on sending it
     try:
         client.pause_pipeline(org, pid, wait=False, until=until)
     except EnosError as exc:
-        # Refused on its first answer, or never sent: this pause did not take effect. Say what the
+        # Refused on its first answer, or never sent: this pause did not take effect, so a PAUSED
+        # pipeline from now on is someone else's and never the guardian's to start. Say what the
         # pipeline is now from a fresh read, not from what we meant to do.
+        guard.done()
         now = _now(client, target)
         exc.append_to_message(f"[Nothing was deleted; this reset's pause did not take effect. {now}]")
         raise
