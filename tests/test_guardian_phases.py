@@ -42,7 +42,7 @@ class HostKilled(BaseException):
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    simulator = make_simulator(pause_seconds=0.2, start_seconds=0.2)
+    simulator = make_simulator(pause_seconds=0.0, start_seconds=0.0)
     try:
         yield simulator
     finally:
