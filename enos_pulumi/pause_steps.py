@@ -5,6 +5,11 @@ left only after reading it back.
 Failure rules: a pause that fails or does not take effect deletes nothing, and a pipeline that did reach
 PAUSED is started again; a start that fails says how the pipeline is left, from its status read
 afterwards (PAUSED, FAILED...), with the start's requestId.
+
+The guardian is told each step before it can matter and never more than is known (the phases are in
+:mod:`enos_pulumi.guardian`): ``pausing`` just before our pause goes out, ``done`` as soon as that pause
+certainly had no effect (before anything else is asked), and the pipeline handed over to it when an
+error that is not an EnOS answer leaves its state unknown.
 """
 
 from __future__ import annotations
