@@ -7,28 +7,30 @@ guardian, a small process of its own (:mod:`enos_pulumi.guardian_main`):
 - in a session of its own, so the Pulumi CLI killing the host's process group does not take it;
 - handed the connection settings over a pipe (never argv, the environment or a file; its environment
   keeps only what runs Python and reaches EnOS: no ``ENOS_*`` variable, no other credential), and told
-  the reset's progress over the same pipe: ``pausing`` (a pause may be going out), ``paused``,
-  ``starting``, ``done``;
-- if the pipe closes before ``done`` (the host is gone), it reads the status and starts the pipeline
-  only if it is PAUSED (in ``pausing``, after waiting, bounded, for a pause that may still take effect),
-  then exits. A start already under way is not duplicated: EnOS refuses a second one (61121, 61165).
+  the reset's progress over the same pipe, each phase claiming no more than the reset knows:
+  ``watching`` (no pause of ours sent yet: nothing to undo), ``pausing`` (our pause may be in flight or
+  may have landed), ``paused`` (read PAUSED after our pause, or found PAUSED with resume_policy
+  'always'), ``starting`` (our start may be in flight), ``done`` (the pipeline is no longer ours to
+  restore: as the reset leaves it, or our pause certainly had no effect);
+- if the pipe closes before ``done`` (the host is gone, or handed it the pipeline after an unexpected
+  error: :meth:`Guard.hand_over`), it reads the status and starts the pipeline only if it is PAUSED (in
+  ``pausing``, after waiting, bounded, for our pause to take effect), then exits. A start already under
+  way is not duplicated: EnOS refuses a second one (61121, 61165).
 
 One reset pauses a pipeline per machine at a time: the pausing reset takes a lock (``flock`` on a file
-named by a hash of gateway, org and pipeline, in a private directory under the temp dir) and hands it
-to its guardian, which holds it until it exits. So the next ``pulumi up`` on this machine waits for an
-earlier run's guardian to finish, then shows what it did (it writes that next to the lock).
+named by a hash of gateway, org and pipeline, in a private directory: :mod:`enos_pulumi.guardian_lock`)
+and hands it to its guardian, which holds it until it exits. So the next ``pulumi up`` on this machine
+waits for an earlier run's guardian to finish, then shows what it did (it writes that next to the lock).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import select
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,14 +39,13 @@ from typing import IO, Any
 from .enos.client import EnosClient, RequestEvent
 from .enos.errors import EnosError
 from .enos.model import StageTarget
+from .guardian_lock import GUARD, PipelineLock, acquire, candidates, private_directory
 
 __all__ = ["GUARD", "NO_GUARD", "Guard", "Guardians", "PipelineLock"]
 
-GUARD = "Guard"
 #: How long a reset waits for another reset's lock on the pipeline (an earlier run's guardian restoring
 #: it, or another ``pulumi up`` on this machine resetting it), beyond two operation timeouts.
 _LOCK_SLACK_S = 60.0
-_REPORT_MAX = 4096
 _READY_TIMEOUT_S = 30.0
 #: What the guardian's environment keeps of its host's: enough to run Python and reach EnOS (a proxy, CA
 #: files), nothing else. The host's may hold credentials (ENOS_SECRET_KEY, PULUMI_ACCESS_TOKEN...).
@@ -77,12 +78,28 @@ class Guard:
             try:
                 pipe.write(name.encode() + b"\n")
                 pipe.flush()
-            except OSError:
+            except (OSError, ValueError):  # gone, or its pipe closed meanwhile
                 pass
 
     def done(self) -> None:
-        """The pipeline is as the reset leaves it: the guardian exits (and frees the pipeline's lock)."""
-        self.phase("done")
+        """The pipeline is no longer ours to restore: the guardian exits (and frees the pipeline's lock)."""
+        self._close("done", wait=True)
+
+    def hand_over(self) -> None:
+        """This process cannot say how it leaves the pipeline (an unexpected error, an interrupt): the
+        guardian acts as if it had been killed, by the last phase, and exits."""
+        self._close("abandoned", wait=False)
+
+    def finish(self, error: BaseException | None) -> None:
+        """:meth:`done` after success or an EnOS error (whose message says how the pipeline is left),
+        :meth:`hand_over` after anything else."""
+        if error is None or isinstance(error, EnosError):
+            self.done()
+        else:
+            self.hand_over()
+
+    def _close(self, last: str, wait: bool) -> None:
+        self.phase(last)
         with self._lock:
             process, self._process = self._process, None
         if process is None:
@@ -90,7 +107,8 @@ class Guard:
         try:
             if process.stdin is not None:
                 process.stdin.close()
-            process.wait(timeout=5)
+            if wait:
+                process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             pass  # it exits on its own once the pipe is closed
 
@@ -98,74 +116,33 @@ class Guard:
 NO_GUARD = Guard()
 
 
-class PipelineLock:
-    """This machine's lock on one pipeline's pause, while this process holds it (``fd``)."""
-
-    def __init__(self, fd: int | None = None, report: Path | None = None) -> None:
-        self.fd = fd
-        self.report = report
-
-    def release(self) -> None:
-        """Close this process's hold; a guardian it was handed to keeps the lock until it exits."""
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)
-
-
 class Guardians:
-    """Locks and guardians for the pipelines this process pauses."""
+    """Locks and guardians for the pipelines this process pauses. ``directory`` (tests): where the locks
+    live, instead of the first private one of :func:`~enos_pulumi.guardian_lock.candidates`."""
 
     def __init__(self, directory: Path | None = None, lock_slack: float = _LOCK_SLACK_S) -> None:
         self._directory = directory
         self._slack = lock_slack
 
     def _dir(self) -> Path:
-        uid = os.getuid() if hasattr(os, "getuid") else 0
-        path = self._directory or Path(tempfile.gettempdir()) / f"enos-pulumi-{uid}"
-        path.mkdir(mode=0o700, exist_ok=True)
-        info = path.lstat()
-        # A directory another user made (or a symlink) in a shared temp dir is not ours to trust.
-        if path.is_symlink() or info.st_uid != uid or info.st_mode & 0o077:
-            raise OSError(f"{path} is not a private directory of this user")
-        return path
+        return private_directory([self._directory] if self._directory is not None else candidates())
 
     def lock(self, client: EnosClient, target: StageTarget) -> PipelineLock:
         """Wait (bounded) for this machine's lock on the pipeline, then show what an earlier run's
         guardian of it reported. Without locks (no ``fcntl``, no private directory) a warning says so."""
+        bound = 2 * client.settings.operation_timeout + self._slack
         try:
-            import fcntl
-
-            base = self._dir() / _key(client.settings.api_gateway, target)
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(base.with_suffix(".lock"), flags, 0o600)
+            return acquire(client, target, self._dir(), bound)
         except (ImportError, OSError) as exc:
             client.warn(f"pipeline {target.pipeline_id}", _unguarded(exc))
             return PipelineLock()
-        bound = 2 * client.settings.operation_timeout + self._slack
-        where = f"pipeline {target.pipeline_id}"
-        until, waited = time.monotonic() + bound, False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= until:
-                    os.close(fd)
-                    raise _busy(target, bound) from None
-                if not waited:
-                    waited = True
-                    detail = f"another reset of it on this machine holds it; waiting up to {bound:g} s"
-                    client.emit(RequestEvent(GUARD, where, "waiting", 0.0, detail=detail))
-                time.sleep(0.1)
-        lock = PipelineLock(fd, base.with_suffix(".report"))
-        _show_report(client, target, lock.report)
-        return lock
 
     def spawn(
         self, client: EnosClient, target: StageTarget, resume: dict[str, Any], lock: PipelineLock, phase: str
     ) -> Guard:
         """Start a guardian for the pipeline, handing it the lock; :data:`NO_GUARD` (and a warning) if
-        that cannot be done: the reset goes on, unguarded, as before guardians existed."""
+        that cannot be done: the reset goes on, unguarded, as before guardians existed. A start message
+        that is not JSON is a bug: it raises (TypeError) before anything is started or paused."""
         if lock.fd is None or lock.report is None:
             return NO_GUARD
         hello = {
@@ -176,21 +153,19 @@ class Guardians:
             "phase": phase,
             "host_pid": os.getpid(),
         }
+        message = json.dumps(hello, allow_nan=False).encode() + b"\n"
         started = time.monotonic()
         process: subprocess.Popen[bytes] | None = None
         try:
             process = _start(lock.fd, lock.report)
-            assert process.stdin is not None
-            try:
-                process.stdin.write(json.dumps(hello).encode() + b"\n")
-                process.stdin.flush()
-            except BrokenPipeError:
-                pass  # it ended before reading: the readiness check below says so
-            _await_ready(process)
-        except (OSError, ValueError) as exc:
+            _hello(process, message)
+        except BaseException as exc:
+            # Never leave a guardian behind: it would hold the lock, then report an interrupted reset.
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+            if not isinstance(exc, (OSError, ValueError)):
+                raise  # an interrupt, a bug: not a reason to go on unguarded
             client.warn(f"pipeline {target.pipeline_id}", _unguarded(exc))
             return NO_GUARD
         detail = f"pid {process.pid}: starts the pipeline again if this process ends before the reset does"
@@ -220,10 +195,15 @@ def _start(lock_fd: int, report_path: Path) -> subprocess.Popen[bytes]:
         os.close(report)
 
 
-def _await_ready(process: subprocess.Popen[bytes]) -> None:
-    """Wait (bounded) for the guardian to say it is watching: one that could not start (no importable
-    package, a broken interpreter) must not be counted on. Raises OSError, having ended it."""
-    assert process.stdout is not None
+def _hello(process: subprocess.Popen[bytes], message: bytes) -> None:
+    """Send the start message, then wait (bounded) for the guardian to say it is watching: one that could
+    not start (no importable package, a broken interpreter) must not be counted on. Raises OSError."""
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(message)
+        process.stdin.flush()
+    except BrokenPipeError:
+        pass  # it ended before reading: the readiness check below says so
     ready, _, _ = select.select([process.stdout], [], [], _READY_TIMEOUT_S)
     line = process.stdout.readline() if ready else b""
     if line.strip() != b"ready":
@@ -233,37 +213,8 @@ def _await_ready(process: subprocess.Popen[bytes]) -> None:
     process.stdout.close()
 
 
-def _key(gateway: str, target: StageTarget) -> str:
-    return hashlib.sha256(f"{gateway}\n{target.org_id}\n{target.pipeline_id}".encode()).hexdigest()[:32]
-
-
 def _unguarded(exc: BaseException) -> str:
     return (
         f"no guardian for this reset ({type(exc).__name__}: {exc}): if this process is killed while the "
         f"pipeline is paused, it stays PAUSED"
     )
-
-
-def _busy(target: StageTarget, bound: float) -> EnosError:
-    return EnosError(
-        f"Stage state reset of pipeline {target.pipeline_id} not attempted: another reset of it on this "
-        f"machine (an earlier, interrupted run's guardian, or another pulumi up) held it for {bound:g} s. "
-        f"Nothing was paused or deleted; run pulumi up again once it is done."
-    )
-
-
-def _show_report(client: EnosClient, target: StageTarget, path: Path | None) -> None:
-    """What an earlier guardian of this pipeline did after its host disappeared, once, as a warning."""
-    if path is None:
-        return
-    try:
-        with open(path, "r+b") as report:
-            text = report.read(_REPORT_MAX).decode(errors="replace").strip()
-            report.truncate(0)
-    except OSError:
-        return
-    if text:
-        lines = "".join(f"\n    {line.strip()}" for line in text.splitlines() if line.strip())
-        client.warn(
-            f"pipeline {target.pipeline_id}", f"an earlier reset of it was interrupted; its guardian:{lines}"
-        )

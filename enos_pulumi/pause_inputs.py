@@ -36,14 +36,23 @@ def _whole_numbers(value: Any) -> Any:
     return value
 
 
-def _finite(value: Any) -> bool:
+def _not_json(value: Any, where: str) -> str | None:
+    """Where in ``value`` (named ``where``) a value is that JSON cannot carry, and what it is; None if
+    none is. A value unknown at preview is taken as it will come."""
+    if value is None or isinstance(value, (str, bool, int, Unknown)):
+        return None
     if isinstance(value, float):
-        return math.isfinite(value)
+        return None if math.isfinite(value) else f"{where} is {value!r}, a number that is not finite"
     if isinstance(value, Mapping):
-        return all(_finite(v) for v in value.values())
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a key that is not a string ({type(key).__name__})"
+            if (found := _not_json(item, f"{where}[{key!r:.40}]")) is not None:
+                return found
+        return None
     if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
-    return True
+        return next((f for i, v in enumerate(value) if (f := _not_json(v, f"{where}[{i}]"))), None)
+    return f"{where} is a {type(value).__name__}"
 
 
 def _mode(news: Mapping[str, Any], inputs: dict[str, Any]) -> Failure | None:
@@ -89,10 +98,11 @@ def _config(news: Mapping[str, Any], inputs: dict[str, Any]) -> Failure | None:
     if not isinstance(config, Mapping):
         what = f"must be a mapping (sent as Operate Pipeline's resourceConfig), got {type(config).__name__}"
         return ("resume_resource_config", what)
-    if not _finite(config):
+    if (found := _not_json(config, "resume_resource_config")) is not None:
         return (
             "resume_resource_config",
-            "holds a number that is not finite (NaN or Infinity): JSON has none",
+            f"must hold JSON values only (objects with string keys, arrays, strings, finite numbers, true, "
+            f"false, null): it is sent as Operate Pipeline's resourceConfig, and {found}",
         )
     inputs["resume_resource_config"] = _whole_numbers(config)
     return None

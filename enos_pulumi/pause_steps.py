@@ -5,6 +5,11 @@ left only after reading it back.
 Failure rules: a pause that fails or does not take effect deletes nothing, and a pipeline that did reach
 PAUSED is started again; a start that fails says how the pipeline is left, from its status read
 afterwards (PAUSED, FAILED...), with the start's requestId.
+
+The guardian is told each step before it can matter and never more than is known (the phases are in
+:mod:`enos_pulumi.guardian`): ``pausing`` just before our pause goes out, ``done`` as soon as that pause
+certainly had no effect (before anything else is asked), and the pipeline handed over to it when an
+error that is not an EnOS answer leaves its state unknown.
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ def pause(
             _warn_paused_already(client, target, resume)
         guard = NO_GUARD  # with nothing to start afterwards, nothing to guard
         if guardians is not None and lock is not None and (status == "RUNNING" or resume.always):
-            phase = "paused" if status == "PAUSED" else "pausing"
+            # Found PAUSED with resume_policy 'always': ours to start. RUNNING: nothing to undo yet.
+            phase = "paused" if status == "PAUSED" else "watching"
             guard = guardians.spawn(client, target, resume.for_guardian(), lock, phase)
     finally:
         if lock is not None:
@@ -81,8 +87,8 @@ def pause(
         return False, guard
     try:
         _pause_and_wait(client, target, resume, guard)
-    except BaseException:
-        guard.done()
+    except BaseException as exc:
+        guard.finish(exc)  # an EnOS error says how the pipeline is left; anything else hands it over
         raise
     guard.phase("paused")
     return True, guard
@@ -106,11 +112,14 @@ def _warn_paused_already(client: EnosClient, target: StageTarget, resume: Resume
 def _pause_and_wait(client: EnosClient, target: StageTarget, resume: Resume, guard: Guard) -> None:
     org, pid = target.org_id, target.pipeline_id
     until = client.operation_deadline()
+    guard.phase("pausing")  # before the request: it may land even if this process dies on sending it
     try:
         client.pause_pipeline(org, pid, wait=False, until=until)
     except EnosError as exc:
-        # Refused on its first answer, or never sent: this pause did not take effect. Say what the
+        # Refused on its first answer, or never sent: this pause did not take effect, so a PAUSED
+        # pipeline from now on is someone else's and never the guardian's to start. Say what the
         # pipeline is now from a fresh read, not from what we meant to do.
+        guard.done()
         now = _now(client, target)
         exc.append_to_message(f"[Nothing was deleted; this reset's pause did not take effect. {now}]")
         raise

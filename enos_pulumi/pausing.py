@@ -223,12 +223,16 @@ class PauseCoordinator:
         why = "the reset paused it"
         if found_paused:
             why = "it was PAUSED before the reset (resume_policy 'always')"
+        outcome: BaseException | None = None
         try:
             assert entry.resume is not None
             entry.guard.phase("starting")
             pause_steps.start(client, target, entry.resume, f"{why} {done}", error)
+        except BaseException as exc:
+            outcome = exc
+            raise
         finally:
-            entry.guard.done()
+            entry.guard.finish(outcome)  # an unexpected error hands the pipeline to the guardian
             with self._cond:
                 if self._pipelines.get(key) is entry:
                     del self._pipelines[key]

@@ -7,7 +7,9 @@ import threading
 import time
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.output import Unknown
 
 from enos_pulumi.enos.errors import (
     DeletionRejectedError,
@@ -256,6 +258,15 @@ def test_a_reset_without_pause_pipeline_joins_a_pause_in_progress(pause_rig: Pau
         ({"resume_resource_config": ["cpu"]}, "resume_resource_config", "must be a mapping"),
         ({"resume_resource_config": {"cpu": float("nan")}}, "resume_resource_config", "not finite"),
         ({"resume_resource_config": {"n": [float("inf")]}}, "resume_resource_config", "not finite"),
+        (  # the provider host turns an asset into an object, which the start could not send
+            {"resume_resource_config": {"jar": pulumi.StringAsset("x")}},
+            "resume_resource_config",
+            "must hold JSON values only (objects with string keys, arrays, strings, finite numbers, true, "
+            "false, null): it is sent as Operate Pipeline's resourceConfig, and "
+            "resume_resource_config['jar'] is a StringAsset",
+        ),
+        ({"resume_resource_config": {"n": [1, b"x"]}}, "resume_resource_config", "['n'][1] is a bytes"),
+        ({"resume_resource_config": {"n": {1: "a"}}}, "resume_resource_config", "not a string (int)"),
         ({"pause_pipeline": "yes"}, "pause_pipeline", "must be true or false"),
         ({"resume_policy": "sometimes"}, "resume_policy", "must be 'if-paused-by-reset' (the default"),
         ({"resume_policy": 1.0}, "resume_policy", "or 'always'"),
@@ -314,6 +325,21 @@ def test_pause_inputs_are_normalized_and_never_cause_a_reset() -> None:
     plain = p.check({}, base).inputs
     assert p.diff("id", olds, plain).changes is False
     assert p.diff("id", olds, checked).changes is False
+
+
+def test_a_resource_config_unknown_at_preview_in_part_is_taken_as_it_will_come() -> None:
+    config = {"cpu": 2, "jar": Unknown(), "more": [Unknown()]}
+    news = {
+        "org_id": SIM_ORG_ID,
+        "pipeline_id": SIM_RUNNING_PIPELINE,
+        "stage_instance_name": SIM_STAGE,
+        "asset_ids": ["a1"],
+        "point_ids": ["p1"],
+        "pause_pipeline": True,
+        "resume_execution_mode": "standalone",
+        "resume_resource_config": config,
+    }
+    assert StageStateResetProvider().check({}, news).failures == []
 
 
 def test_a_pause_that_takes_effect_late_is_undone_and_nothing_deleted(pause_rig: PauseRig) -> None:
