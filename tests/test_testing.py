@@ -201,7 +201,26 @@ def test_a_failing_up_raises_what_the_user_reads_and_records_nothing(
         stack.up()
     assert stack.state == {}
     assert "List Pipelines" in stack.last_host_output
+    # The failed command's result holds what the host printed too (the steps taken before the failure).
+    assert stack.last_result is not None and stack.last_result.command == "up"
+    assert "List Pipelines" in stack.last_result.host_output
     assert pairs(enos_simulator, RUNNING_PIPELINE)  # nothing deleted
+
+
+def test_a_relative_program_directory_is_the_one_given(
+    enos_stack: StackFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The program runs with its project directory as cwd: a relative path must not be read from there.
+    program(tmp_path / "myproj", reset("window"))
+    monkeypatch.chdir(tmp_path)
+    assert enos_stack("myproj").up().ops == {"window": "create"}
+
+
+def test_a_directory_without_a_project_says_so(tmp_path: Path) -> None:
+    from enos_pulumi.testing import ProgramStack
+
+    with pytest.raises(FileNotFoundError, match=r"no Pulumi project at .*Pulumi\.yaml"):
+        ProgramStack(tmp_path / "nowhere")
 
 
 def test_a_killed_up_leaves_a_pending_create_that_refresh_clears(

@@ -32,7 +32,13 @@ def project_document(project_dir: Path) -> dict[str, Any]:
 
 
 def project_name(project_dir: Path) -> str:
-    return str(project_document(project_dir)["name"])
+    name = project_document(project_dir).get("name")
+    if not isinstance(name, str) or not name:
+        raise FileNotFoundError(
+            f"no Pulumi project at {project_dir}: give the directory that holds the program's Pulumi.yaml "
+            f"(with a name:), or pass project=..."
+        )
+    return name
 
 
 def full_key(key: str, project: str) -> str:

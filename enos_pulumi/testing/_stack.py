@@ -55,7 +55,8 @@ class ProgramStack:
         call_timeout: float | None = None,
         host_command: Iterable[str] | None = None,
     ) -> None:
-        self.program_dir = Path(program_dir)
+        # Absolute: the program runs with the project directory as cwd, where a relative one means another.
+        self.program_dir = Path(program_dir).resolve()
         self.project = project or project_name(self.program_dir)
         self.stack = stack
         self.config: dict[str, Any] = dict(config or {})
@@ -114,7 +115,7 @@ class ProgramStack:
 
     def refresh(self, *, clear_pending_creates: bool = False) -> UpdateResult:
         """``pulumi refresh`` (``--clear-pending-creates``): Read and the refresh diff for every resource."""
-        with self._session() as (host, engine):
+        with self._session() as (_host, engine):
             result = self.last_result = UpdateResult("refresh")
             if clear_pending_creates:
                 engine.clear_pending_creates()
@@ -122,13 +123,12 @@ class ProgramStack:
                 result.warnings += engine.pending_warnings()
             for name in list(self.state):
                 result.steps[name] = engine.refresh(name)
-        result.host_output = host.stderr  # complete once the host has stopped
         return result
 
     def destroy(self) -> UpdateResult:
         """``pulumi destroy``: Delete every resource (last created first) and forget it; a protected one
         is refused (the others are still deleted) and the first refusal raised."""
-        with self._session() as (host, engine):
+        with self._session() as (_host, engine):
             result = self.last_result = UpdateResult("destroy")
             engine.delete_pending()
             refused: list[ResourceProtectedError] = []
@@ -143,7 +143,6 @@ class ProgramStack:
             self.exports = {}
             if refused:
                 raise refused[0]
-        result.host_output = host.stderr
         return result
 
     # -- machinery -------------------------------------------------------------------------------------
@@ -201,7 +200,7 @@ class ProgramStack:
         session: _Session | None = None,
     ) -> UpdateResult:
         self.last_result = result
-        with session or self._session() as (host, engine):
+        with session or self._session() as (_host, engine):
             if result.command != "preview":
                 result.warnings += engine.pending_warnings()
             deployment = Deployment(
@@ -237,7 +236,6 @@ class ProgramStack:
             result.secret_outputs = frozenset(
                 key for key, value in exports.items() if contains_secrets(value)
             )
-        result.host_output = host.stderr
         return result
 
 
@@ -253,8 +251,10 @@ class _Session:
 
     def __exit__(self, *exc: object) -> None:
         self.host.stop()
-        # Kept on the stack too, for a command that raised: what `pulumi up` would have shown.
+        # Complete once the host has stopped; kept for a command that raised too: what `pulumi up` shows.
         self.stack.last_host_output = self.host.stderr
+        if self.stack.last_result is not None:
+            self.stack.last_result.host_output = self.host.stderr
 
 
 class _Starting:
