@@ -19,7 +19,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from enos_pulumi.plugin import TOKEN, package_schema
 from enos_pulumi.plugin.server import parse_args, plugin_version
-from enos_pulumi.plugin.service import CANCELLED
+from enos_pulumi.plugin.service import CANCELLED, STOPPING
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import HostError, PluginHost, is_secret, secret
 from enos_pulumi.testing._plugin_host import plugin_command
@@ -162,13 +162,13 @@ def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
         pausePipeline=True,
         resumeExecutionMode="standalone",
     )
-    failures: list[BaseException] = []
+    results: list[Any] = []
 
     def up() -> None:
         try:
-            p.engine.up("term", inputs)
-        except BaseException as exc:  # the call is cut off when the plugin stops serving
-            failures.append(exc)
+            results.append(p.engine.up("term", inputs))
+        except BaseException as exc:  # what the engine would get if the answer were cut off
+            results.append(exc)
 
     worker = threading.Thread(target=up)
     worker.start()
@@ -180,6 +180,45 @@ def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
     assert module_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
     actions = [t["action"] for t in module_simulator.transitions if t["pipeline_id"] == SIM_RUNNING_PIPELINE]
     assert actions[-2:] == ["pause", "start"]
+    # The engine got the reset's answer and recorded it: the next `pulumi up` does not reset again.
+    (step,) = results
+    assert not isinstance(step, BaseException), step
+    assert step.op == "create" and (step.outputs or {})["pausedByReset"] is True
+    assert p.engine.state["term"].outputs["requestCount"] == 1
+
+
+def test_sigterm_delivers_the_answer_of_a_reset_under_way_and_refuses_new_ones(
+    module_simulator: Simulator, plugin_factory: PluginFactory
+) -> None:
+    p = plugin_factory(module_simulator)
+    module_simulator.clear_log()
+    module_simulator.add_fault("latency=800,op=delete,count=1")
+    results: list[Any] = []
+
+    def up() -> None:
+        try:
+            results.append(p.engine.up("t1", plugin_inputs(stageInstanceName="LatestRecordMerger_t1")))
+        except BaseException as exc:
+            results.append(exc)
+
+    worker = threading.Thread(target=up)
+    worker.start()
+    wait_for(lambda: "List Pipelines" in p.host.stderr, "the reset to start")
+    assert p.host.process is not None
+    p.host.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "reset(s) under way finish first" in p.host.stderr, "the plugin to begin stopping")
+    # A reset asked for while the plugin stops is refused before it calls anything.
+    with pytest.raises(HostError) as caught:
+        p.host.create(p.engine.urn("t2"), plugin_inputs(stageInstanceName="LatestRecordMerger_t2"))
+    assert caught.value.details == STOPPING
+    assert p.host.process.wait(60) == 0
+    worker.join(60)
+    (step,) = results
+    assert not isinstance(step, BaseException), step
+    assert step.op == "create" and "t1" in p.engine.state
+    deletes = [r for r in module_simulator.requests if r["operation"] == "delete"]
+    assert len(deletes) == 1  # t1's, once; t2 called nothing
+    assert "1 reset(s) under way" in p.host.stderr
 
 
 def test_a_checkout_runs_as_a_plugin_directory(tmp_path: Path) -> None:
