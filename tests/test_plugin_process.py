@@ -103,6 +103,44 @@ def test_provider_settings_are_checked_and_the_secret_key_always_stored_secret(
     assert (diff.changes, list(diff.replaces), list(diff.diffs)) == (2, [], ["accessKey"])
 
 
+_BAD_SETTINGS = {
+    "operationTimeoutSeconds": "five",
+    "authScheme": "oauth2",
+    "parallelRequests": 0.0,
+    "resetTimeoutSeconds": "0.5",
+    "caBundle": "/nonexistent/ca.pem",
+    "maxPairsPerRequest": secret("qzjx-200000"),
+    "version": "1.0.0",
+}
+
+
+def test_check_config_refuses_every_setting_up_would_refuse_and_quotes_no_secret_one(
+    tmp_path: Path,
+) -> None:
+    """By the rules `pulumi up` applies, at preview, without credentials; a caBundle path this machine lacks
+    is the update machine's business; a setting from the environment counts where the config has none."""
+    env = {**_base_env(), "PULUMI_PROJECT": "p", "ENOS_CONNECT_TIMEOUT_SECONDS": "0"}
+    with PluginHost(cwd=tmp_path, env=env) as host:
+        _, failures = host.check_config({}, _BAD_SETTINGS)
+    reasons = dict(failures)
+    assert sorted(reasons) == [
+        "authScheme",
+        "connectTimeoutSeconds",
+        "maxPairsPerRequest",
+        "operationTimeoutSeconds",
+        "parallelRequests",
+        "resetTimeoutSeconds",
+    ]
+    assert reasons["operationTimeoutSeconds"] == (
+        "stack config enos:operationTimeoutSeconds must be a number from 1 to 86400, got 'five'"
+    )
+    assert "enos:authScheme must be one of apim-signature, bearer" in reasons["authScheme"]
+    assert "enos:parallelRequests must be a whole number from 1 to 32, got 0" in reasons["parallelRequests"]
+    assert "enos:resetTimeoutSeconds must be a number from 1 to 86400" in reasons["resetTimeoutSeconds"]
+    assert "environment variable ENOS_CONNECT_TIMEOUT_SECONDS must be" in reasons["connectTimeoutSeconds"]
+    assert reasons["maxPairsPerRequest"].endswith("got [secret]") and "qzjx" not in str(failures)
+
+
 def test_settings_from_the_older_variables_map_and_the_environment(
     module_simulator: Simulator, tmp_path: Path
 ) -> None:

@@ -127,7 +127,7 @@ class EnosProvider(provider_pb2_grpc.ResourceProviderServicer):
     @_rpc
     def CheckConfig(self, request: Any, context: Any) -> Any:
         news = decode(request.news)
-        failures = check_config(news)
+        failures = check_config(news, self.environ, news.secrets)
         # Stored with the provider's inputs: encrypted even when it was not set with --secret.
         secrets = news.secrets | ({SECRET_SETTING} if SECRET_SETTING in news else set())
         return provider_pb2.CheckResponse(
