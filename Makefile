@@ -18,7 +18,7 @@ URLLIB3_FLOOR := $(shell sed -n 's/.*"urllib3>=\([0-9.]*\).*/\1/p' pyproject.tom
 COMPAT_TESTS := tests/test_provider.py tests/test_provider_host.py tests/test_provider_engine.py \
 	tests/test_resource.py tests/test_secrets.py tests/test_testing.py tests/test_kit_engine.py \
 	tests/test_kit_programs.py tests/test_pausing_host.py \
-	tests/test_plugin.py tests/test_plugin_schema.py tests/test_plugin_process.py \
+	tests/test_plugin.py tests/test_plugin_schema.py tests/test_plugin_process.py tests/test_plugin_secret_checks.py \
 	tests/test_guardian_host.py tests/test_preview_checks.py \
 	tests/test_client.py tests/test_client_e2e.py tests/test_client_tls.py tests/test_transport.py \
 	tests/test_calls.py tests/test_answers.py examples

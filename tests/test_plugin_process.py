@@ -19,7 +19,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from enos_pulumi.plugin import TOKEN, package_schema
 from enos_pulumi.plugin.server import parse_args, plugin_version
-from enos_pulumi.plugin.service import CANCELLED
+from enos_pulumi.plugin.service import CANCELLED, STOPPING
 from enos_pulumi.simulator import Simulator
 from enos_pulumi.testing import HostError, PluginHost, is_secret, secret
 from enos_pulumi.testing._plugin_host import plugin_command
@@ -103,6 +103,44 @@ def test_provider_settings_are_checked_and_the_secret_key_always_stored_secret(
     assert (diff.changes, list(diff.replaces), list(diff.diffs)) == (2, [], ["accessKey"])
 
 
+_BAD_SETTINGS = {
+    "operationTimeoutSeconds": "five",
+    "authScheme": "oauth2",
+    "parallelRequests": 0.0,
+    "resetTimeoutSeconds": "0.5",
+    "caBundle": "/nonexistent/ca.pem",
+    "maxPairsPerRequest": secret("qzjx-200000"),
+    "version": "1.0.0",
+}
+
+
+def test_check_config_refuses_every_setting_up_would_refuse_and_quotes_no_secret_one(
+    tmp_path: Path,
+) -> None:
+    """By the rules `pulumi up` applies, at preview, without credentials; a caBundle path this machine lacks
+    is the update machine's business; a setting from the environment counts where the config has none."""
+    env = {**_base_env(), "PULUMI_PROJECT": "p", "ENOS_CONNECT_TIMEOUT_SECONDS": "0"}
+    with PluginHost(cwd=tmp_path, env=env) as host:
+        _, failures = host.check_config({}, _BAD_SETTINGS)
+    reasons = dict(failures)
+    assert sorted(reasons) == [
+        "authScheme",
+        "connectTimeoutSeconds",
+        "maxPairsPerRequest",
+        "operationTimeoutSeconds",
+        "parallelRequests",
+        "resetTimeoutSeconds",
+    ]
+    assert reasons["operationTimeoutSeconds"] == (
+        "stack config enos:operationTimeoutSeconds must be a number from 1 to 86400, got 'five'"
+    )
+    assert "enos:authScheme must be one of apim-signature, bearer" in reasons["authScheme"]
+    assert "enos:parallelRequests must be a whole number from 1 to 32, got 0" in reasons["parallelRequests"]
+    assert "enos:resetTimeoutSeconds must be a number from 1 to 86400" in reasons["resetTimeoutSeconds"]
+    assert "environment variable ENOS_CONNECT_TIMEOUT_SECONDS must be" in reasons["connectTimeoutSeconds"]
+    assert reasons["maxPairsPerRequest"].endswith("got [secret]") and "qzjx" not in str(failures)
+
+
 def test_settings_from_the_older_variables_map_and_the_environment(
     module_simulator: Simulator, tmp_path: Path
 ) -> None:
@@ -162,13 +200,13 @@ def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
         pausePipeline=True,
         resumeExecutionMode="standalone",
     )
-    failures: list[BaseException] = []
+    results: list[Any] = []
 
     def up() -> None:
         try:
-            p.engine.up("term", inputs)
-        except BaseException as exc:  # the call is cut off when the plugin stops serving
-            failures.append(exc)
+            results.append(p.engine.up("term", inputs))
+        except BaseException as exc:  # what the engine would get if the answer were cut off
+            results.append(exc)
 
     worker = threading.Thread(target=up)
     worker.start()
@@ -180,6 +218,45 @@ def test_sigterm_waits_for_a_paused_pipeline_to_be_started_again(
     assert module_simulator.pipeline_status(SIM_ORG_ID, SIM_RUNNING_PIPELINE) == "RUNNING"
     actions = [t["action"] for t in module_simulator.transitions if t["pipeline_id"] == SIM_RUNNING_PIPELINE]
     assert actions[-2:] == ["pause", "start"]
+    # The engine got the reset's answer and recorded it: the next `pulumi up` does not reset again.
+    (step,) = results
+    assert not isinstance(step, BaseException), step
+    assert step.op == "create" and (step.outputs or {})["pausedByReset"] is True
+    assert p.engine.state["term"].outputs["requestCount"] == 1
+
+
+def test_sigterm_delivers_the_answer_of_a_reset_under_way_and_refuses_new_ones(
+    module_simulator: Simulator, plugin_factory: PluginFactory
+) -> None:
+    p = plugin_factory(module_simulator)
+    module_simulator.clear_log()
+    module_simulator.add_fault("latency=800,op=delete,count=1")
+    results: list[Any] = []
+
+    def up() -> None:
+        try:
+            results.append(p.engine.up("t1", plugin_inputs(stageInstanceName="LatestRecordMerger_t1")))
+        except BaseException as exc:
+            results.append(exc)
+
+    worker = threading.Thread(target=up)
+    worker.start()
+    wait_for(lambda: "List Pipelines" in p.host.stderr, "the reset to start")
+    assert p.host.process is not None
+    p.host.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "reset(s) under way finish first" in p.host.stderr, "the plugin to begin stopping")
+    # A reset asked for while the plugin stops is refused before it calls anything.
+    with pytest.raises(HostError) as caught:
+        p.host.create(p.engine.urn("t2"), plugin_inputs(stageInstanceName="LatestRecordMerger_t2"))
+    assert caught.value.details == STOPPING
+    assert p.host.process.wait(60) == 0
+    worker.join(60)
+    (step,) = results
+    assert not isinstance(step, BaseException), step
+    assert step.op == "create" and "t1" in p.engine.state
+    deletes = [r for r in module_simulator.requests if r["operation"] == "delete"]
+    assert len(deletes) == 1  # t1's, once; t2 called nothing
+    assert "1 reset(s) under way" in p.host.stderr
 
 
 def test_a_checkout_runs_as_a_plugin_directory(tmp_path: Path) -> None:

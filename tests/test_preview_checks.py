@@ -1,7 +1,8 @@
 """What ``pulumi preview`` refuses, through the real provider host, before any reset could pause a pipeline:
 a stage instance name of no known operator type (a typo), control characters and absurd lengths in the
-target and IDs, a mistyped ``enos:*`` key, a gateway URL ``pulumi up`` would refuse. A missing secret is
-no problem at preview (pull-request jobs have none). Not one request reaches EnOS."""
+target and IDs, a mistyped ``enos:*`` key, a gateway URL or any other setting ``pulumi up`` would refuse.
+A missing secret is no problem at preview (pull-request jobs have none), nor an ``enos:caBundle`` path this
+machine lacks. Not one request reaches EnOS."""
 
 from __future__ import annotations
 
@@ -138,3 +139,53 @@ def test_a_preview_without_credentials_is_fine(
     module_simulator.clear_log()
     assert h.engine.preview("no-secret", h.inputs()).op == "create"
     assert module_simulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("where", "options", "reason"),
+    [
+        (
+            "config",
+            {"settings": {"enos:operationTimeoutSeconds": "five"}},
+            "stack config enos:operationTimeoutSeconds must be a number from 1 to 86400, got 'five'",
+        ),
+        (
+            "config",
+            {"settings": {"enos:authScheme": "oauth2"}},
+            "stack config enos:authScheme must be one of apim-signature, bearer, got 'oauth2'",
+        ),
+        (
+            "config",
+            {"settings": {"enos:parallelRequests": "0"}},
+            "stack config enos:parallelRequests must be a whole number from 1 to 32, got '0'",
+        ),
+        (
+            "config",
+            {"settings": {"enos:resetTimeoutSeconds": "0.5"}},
+            "stack config enos:resetTimeoutSeconds must be a number from 1 to 86400, got '0.5'",
+        ),
+        (
+            "env",
+            {"env": {"ENOS_READ_TIMEOUT_SECONDS": "-1"}},
+            "environment variable ENOS_READ_TIMEOUT_SECONDS must be a number from 0.1 to 600, got '-1'",
+        ),
+    ],
+)
+def test_a_setting_up_would_refuse_is_refused_at_preview_without_any_secret(
+    host_factory: HostFactory, module_simulator: Simulator, where: str, options: dict[str, Any], reason: str
+) -> None:
+    h = host_factory(module_simulator, access_key=None, secret_key=None, **options)
+    module_simulator.clear_log()
+    ((name, text),) = preview_failures(h)
+    assert name == "" and text == reason, text
+    assert module_simulator.requests == []
+
+
+def test_a_ca_bundle_this_machine_lacks_is_no_problem_at_preview(
+    host_factory: HostFactory, module_simulator: Simulator
+) -> None:
+    # The path is the update machine's: a preview job elsewhere need not have the file.
+    h = host_factory(
+        module_simulator, access_key=None, secret_key=None, settings={"enos:caBundle": "/nonexistent/ca.pem"}
+    )
+    assert h.engine.preview("ca", h.inputs()).op == "create"

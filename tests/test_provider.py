@@ -288,6 +288,28 @@ def test_check_reports_every_bad_input() -> None:
     assert sorted(f.property for f in result.failures) == ["asset_ids", "pipeline_id", "point_ids", "verify"]
 
 
+def test_check_inputs_quotes_no_input_named_secret() -> None:
+    """What the plugin relies on (it knows which inputs are secret; this provider never does)."""
+    from enos_pulumi.inputs import check_inputs
+
+    bad = {
+        "org_id": "o" * 300,
+        "pipeline_id": "pl-hush\x01",
+        "stage_instance_name": "Hushwindow_1",
+        "asset_ids": ["a,hush"],
+        "point_ids": "p1,hush\x02",
+        "trigger": [1.0],
+        "verify": "hush",
+        "resume_execution_mode": "hush",
+        "pause_pipeline": True,
+    }
+    _, plain = check_inputs(bad)
+    assert sum("hush" in reason.lower() or "ooo" in reason for _, reason in plain) == 7
+    _, hidden = check_inputs(bad, secret_inputs=set(bad))
+    assert [name for name, _ in hidden] == [name for name, _ in plain]
+    assert not [r for _, r in hidden if "hush" in r.lower() or "ooo" in r or "\\x0" in r], hidden
+
+
 def test_unknown_values_pass_through_check() -> None:
     unknown_inputs: dict[str, Any] = {
         "org_id": Unknown(),

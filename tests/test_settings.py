@@ -154,11 +154,29 @@ def test_a_non_string_credential_is_rejected_naming_its_source() -> None:
         ("http://127.45.6.7:9000", "http://127.45.6.7:9000"),
         ("http://[::1]:8080/", "http://[::1]:8080"),
         ("http://localhost:8080", "http://localhost:8080"),
-        ("http://LOCALHOST", "http://LOCALHOST"),
+        ("http://LOCALHOST", "http://localhost"),
+        ("https://APIM.Example.com:443/", "https://apim.example.com"),
+        ("HTTPS://apim.example.com:443/Base/Path/", "https://apim.example.com/Base/Path"),
+        ("https://apim.example.com:80", "https://apim.example.com:80"),  # not https's default port
+        ("http://127.0.0.1:80/", "http://127.0.0.1"),
+        ("http://[::1]:80", "http://[::1]"),
     ],
 )
 def test_gateway_urls_accepted_and_normalized(given: str, normalized: str) -> None:
     assert settings_from_env(ENOS_API_GATEWAY=given).api_gateway == normalized
+
+
+def test_one_gateway_spelt_two_ways_is_one_gateway_for_tokens_pauses_and_guardian_locks() -> None:
+    """Two providers that spell one gateway differently pause the same pipeline: the pause coordinator
+    and the guardian lock are keyed by the gateway, so they must see one key."""
+    from enos_pulumi.enos.model import StageTarget
+    from enos_pulumi.guardian import _key
+
+    a = settings_from_env(ENOS_API_GATEWAY="https://apim.example.com")
+    b = settings_from_env(ENOS_API_GATEWAY="https://APIM.example.com:443/")
+    assert a.api_gateway == b.api_gateway and a.cache_key == b.cache_key
+    target = StageTarget("o1", "p1", "FixedTimeWindowAggregator_1")
+    assert _key(a.api_gateway, target) == _key(b.api_gateway, target)
 
 
 @pytest.mark.parametrize(
@@ -508,3 +526,40 @@ def test_config_problems_check_the_gateway_the_reset_would_use(
     assert len(problems) == len(expected)
     for problem, text in zip(problems, expected, strict=True):
         assert text in problem
+
+
+@pytest.mark.parametrize(
+    ("config_key", "raw"),
+    [
+        ("enos:operationTimeoutSeconds", "five"),
+        ("enos:authScheme", "oauth2"),
+        ("enos:parallelRequests", "0"),
+        ("enos:resetTimeoutSeconds", "0.5"),
+        ("enos:maxPairsPerRequest", "100001"),
+        ("enos:retryDeadlineSeconds", "-1"),
+        ("enos:readTimeoutSeconds", "nan"),
+        ("enos:connectTimeoutSeconds", "0"),
+        ("enos:attemptTimeoutSeconds", "1e9"),
+        ("enos:apiGateway", "http://apim.example.com"),
+        ("enos:accessKey", 5.0),
+        ("enos:caBundle", 5.0),
+    ],
+)
+def test_config_problems_are_what_up_would_say_and_need_no_credentials(config_key: str, raw: Any) -> None:
+    """Preview applies the rules `pulumi up` applies (the same text), to every setting given."""
+    from enos_pulumi.enos.config_check import config_problems
+
+    with pytest.raises(ConfigurationError) as at_up:
+        resolve_settings(None, {config_key: raw}, BASE_ENV)
+    assert config_problems({config_key: raw}, {}) == [str(at_up.value)]
+
+
+def test_config_problems_leave_missing_credentials_and_the_ca_bundle_file_to_up() -> None:
+    from enos_pulumi.enos.config_check import config_problems
+    from enos_pulumi.enos.settings import setting_problems
+
+    assert config_problems({"enos:caBundle": "/nonexistent/ca.pem"}, {}) == []
+    assert config_problems({}, {"ENOS_PARALLEL_REQUESTS": "4", "ENOS_AUTH_SCHEME": "Bearer"}) == []
+    # The value of a setting given as a secret is never quoted.
+    ((key, problem),) = setting_problems({"enos:authScheme": "qzjx"}, {}, secret_keys={"enos:authScheme"})
+    assert key == "enos:authScheme" and problem.endswith("got [secret]") and "qzjx" not in problem

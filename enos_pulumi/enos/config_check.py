@@ -1,19 +1,15 @@
 """What can be told wrong with the connection settings at preview, before a reset needs them and without
-credentials: stack config keys in the ``enos`` namespace that are no setting (a typo), and a gateway URL
-that :func:`~enos_pulumi.enos.settings.resolve_settings` would refuse."""
+credentials: stack config keys in the ``enos`` namespace that are no setting (a typo), and any setting
+given that :func:`~enos_pulumi.enos.settings.resolve_settings` would refuse (checked by the same rules,
+:func:`~enos_pulumi.enos.settings.setting_problems`)."""
 
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ConfigurationError
-
-# The same rules as resolve_settings, not a copy of them.
-from .gateway_url import normalize_gateway
-from .settings import ORG_ID_KEYS, SETTINGS_KEYS, _pick
+from .settings import ORG_ID_KEYS, SETTINGS_KEYS, setting_problems
 
 __all__ = ["config_problems"]
 
@@ -21,8 +17,9 @@ __all__ = ["config_problems"]
 def config_problems(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
     """What can be told wrong with the connection settings before a reset needs them (at preview): an
     ``enos:*`` stack config key this package does not know (with the known key nearest to it), and a
-    gateway URL it would refuse (from ``config``, else ``environ``). A missing setting is no problem
-    here: a preview job need not have the secret key."""
+    setting it would refuse (from ``config``, else ``environ``): a gateway URL, a bound out of range, an
+    unknown ``enos:authScheme``... A missing setting is no problem here: a preview job need not have the
+    secret key; nor is an ``enos:caBundle`` path that does not exist on this machine."""
     known = {key for key, _ in SETTINGS_KEYS.values()} | {ORG_ID_KEYS[0]}
     by_lower = {key.lower(): key for key in known}
     problems = []
@@ -33,10 +30,4 @@ def config_problems(config: Mapping[str, Any], environ: Mapping[str, str] | None
             f"stack config {key} is not an enos-pulumi setting: {hint}Remove it (pulumi config rm {key}); "
             f"the settings are {', '.join(sorted(known))}"
         )
-    found = _pick("api_gateway", {}, config, os.environ if environ is None else environ)
-    if found is not None and isinstance(found[0], str):
-        try:
-            normalize_gateway(found[0].strip(), found[1])
-        except ConfigurationError as exc:
-            problems.append(str(exc))
-    return problems
+    return problems + [problem for _, problem in setting_problems(config, environ)]

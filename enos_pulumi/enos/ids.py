@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from .errors import InvalidIdsError
+from .quoting import PLAIN, Show, describe_value
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -41,54 +42,39 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_ID_LENGTH = 256
 
 
-def name_problem(value: str) -> str | None:
+def name_problem(value: str, show: Show = PLAIN) -> str | None:
     """What is wrong with one name or ID (already stripped), or None: a control character, or a length
-    over :data:`MAX_ID_LENGTH`."""
+    over :data:`MAX_ID_LENGTH`. Parts of ``value`` are quoted through ``show``."""
     control = _CONTROL.search(value)
     if control is not None:
-        near = value[max(control.start() - 20, 0) : control.end() + 20]
-        return f"contains the control character {control.group()!r} (near {near!r}); remove it"
+        return _control_problem(value, control, show)
     if len(value) > MAX_ID_LENGTH:
-        return f"is {len(value):,} characters long; at most {MAX_ID_LENGTH} are taken ({value[:40]!r}...)"
+        return f"is {len(value):,} characters long; at most {MAX_ID_LENGTH} are taken ({show(value[:40])}...)"
     return None
 
 
-def describe_value(value: Any) -> str:
-    """A value as a user wrote it, for error text: Pulumi delivers every number as a float, so a 5 in
-    the program arrives as 5.0 and is described as "number 5"."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return f"number {int(value)}"
-    if isinstance(value, (int, float)):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return type(value).__name__
+def _control_problem(value: str, control: re.Match[str], show: Show) -> str:
+    near = value[max(control.start() - 20, 0) : control.end() + 20]
+    return f"contains the control character {show(control.group())} (near {show(near)}); remove it"
 
 
 def _first_non_string(items: Sequence[Any]) -> tuple[int, Any]:
     return next((i, x) for i, x in enumerate(items) if not isinstance(x, str))
 
 
-def _check_lengths(joined: str, parts: Sequence[str], input_name: str) -> None:
+def _check_lengths(joined: str, parts: Sequence[str], input_name: str, show: Show) -> None:
     if len(joined) > MAX_ID_LENGTH and max(map(len, parts)) > MAX_ID_LENGTH:
         # One C-speed pass finds whether any ID may be too long; the slower search runs only then.
         long = next((p.strip() for p in parts if len(p.strip()) > MAX_ID_LENGTH), None)
         if long is not None:
-            raise InvalidIdsError(input_name, f"an ID {name_problem(long)}")
+            raise InvalidIdsError(input_name, f"an ID {name_problem(long, show)}")
 
 
-def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
+def canonical_ids(value: Any, input_name: str, show: Show = PLAIN) -> tuple[str, ...]:
     """Canonicalize a list of IDs or one comma-separated string; raise :class:`InvalidIdsError`.
 
-    ``input_name`` (e.g. ``"asset_ids"``) is named in every error so the user knows what to fix.
+    ``input_name`` (e.g. ``"asset_ids"``) is named in every error so the user knows what to fix; a bad
+    ID is quoted through ``show``.
     """
     if isinstance(value, str):
         joined = value
@@ -100,13 +86,13 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
             index, bad = _first_non_string(value)
             raise InvalidIdsError(
                 input_name,
-                f"item {index} is {describe_value(bad)}; every ID must be a string",
+                f"item {index} is {describe_value(bad, show)}; every ID must be a string",
             ) from None
         count = len(value)
     else:
         raise InvalidIdsError(
             input_name,
-            f"expected a list of ID strings or one comma-separated string, got {describe_value(value)}",
+            f"expected a list of ID strings or one comma-separated string, got {describe_value(value, show)}",
         )
     if count == 0:
         raise InvalidIdsError(input_name, "is empty; give at least one ID")
@@ -116,7 +102,7 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
         index, bad = next((i, x) for i, x in enumerate(value) if "," in x)
         raise InvalidIdsError(
             input_name,
-            f"item {index} {bad!r} contains a comma; give one ID per list item "
+            f"item {index} {show(bad)} contains a comma; give one ID per list item "
             f"(IDs are sent comma-separated, so an ID cannot contain one)",
         )
     if _CONTROL.search(joined) is not None:
@@ -126,12 +112,8 @@ def canonical_ids(value: Any, input_name: str) -> tuple[str, ...]:
             inner = part.strip()
             control = _CONTROL.search(inner)
             if control is not None:
-                raise InvalidIdsError(
-                    input_name,
-                    f"an ID contains the control character {control.group()!r} (near "
-                    f"{inner[max(control.start() - 20, 0) : control.end() + 20]!r}); remove it",
-                )
-    _check_lengths(joined, parts, input_name)
+                raise InvalidIdsError(input_name, f"an ID {_control_problem(inner, control, show)}")
+    _check_lengths(joined, parts, input_name, show)
     unique = set(map(str.strip, parts))
     if "" in unique:
         if count == 0 or not joined.strip():

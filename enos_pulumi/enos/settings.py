@@ -7,12 +7,13 @@ provider's ``configure``) > the environment (``ENOS_*``). Nothing is read at imp
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigurationError
-from .gateway_url import normalize_gateway
+from .quoting import HIDDEN, PLAIN
+from .setting_rules import AUTH_SCHEMES, MAX_PAIRS_LIMIT, RULES, existing_ca_bundle
 from .timeouts import Timeouts
 
 __all__ = [
@@ -23,16 +24,15 @@ __all__ = [
     "Settings",
     "resolve_org_id",
     "resolve_settings",
+    "setting_problems",
 ]
 
 DEFAULT_PARALLEL_REQUESTS = 4
-DEFAULT_MAX_PAIRS_PER_REQUEST = 100_000
+DEFAULT_MAX_PAIRS_PER_REQUEST = MAX_PAIRS_LIMIT
 _TIMEOUTS = Timeouts()
 #: What is read of any answer: a Get Stage State of 100,000 pairs with state is ~10 MB, every other EnOS
 #: answer is tiny; an endless error page must not grow the process.
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
-#: ``apim-signature``: the three APIM headers (enos-api.md); ``bearer``: ``Authorization: Bearer <token>``.
-AUTH_SCHEMES = ("apim-signature", "bearer")
 
 # field name -> (stack config key, environment variable)
 SETTINGS_KEYS: dict[str, tuple[str, str]] = {
@@ -51,6 +51,8 @@ SETTINGS_KEYS: dict[str, tuple[str, str]] = {
     "ca_bundle": ("enos:caBundle", "ENOS_CA_BUNDLE"),
 }
 ORG_ID_KEYS = ("enos:orgId", "ENOS_ORG_ID")
+#: The settings a reset cannot do without: field name -> what the error calls it.
+_REQUIRED = {"api_gateway": "API gateway", "access_key": "access key", "secret_key": "secret key"}
 
 
 @dataclass(frozen=True)
@@ -120,77 +122,13 @@ def _pick(
     return None
 
 
-def _required(name: str, what: str, *sources: Mapping[str, Any]) -> tuple[str, str]:
-    found = _pick(name, *sources)
+def _missing(name: str, what: str) -> ConfigurationError:
     config_key, env_var = SETTINGS_KEYS[name]
-    if found is None:
-        extra = " --secret" if name == "secret_key" else ""
-        raise ConfigurationError(
-            f"EnOS {what} is not set: run `pulumi config set{extra} {config_key} <value>` "
-            f"or set the environment variable {env_var}"
-        )
-    value, source = found
-    if not isinstance(value, str):
-        raise ConfigurationError(f"EnOS {what} from {source} must be a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        # Bytes the environment could not decode (a secret pasted from another encoding): never shown.
-        raise ConfigurationError(
-            f"EnOS {what} from {source} holds bytes that are not valid UTF-8 (not shown): set it again"
-        ) from None
-    return value.strip(), source
-
-
-def _number(
-    name: str,
-    default: float,
-    minimum: float,
-    maximum: float,
-    integer: bool,
-    *sources: Mapping[str, Any],
-) -> float:
-    found = _pick(name, *sources)
-    if found is None:
-        return default
-    raw, source = found
-    try:
-        value = float(raw) if not isinstance(raw, bool) else float("nan")
-    except (TypeError, ValueError, OverflowError):
-        value = float("nan")  # fails the range check below, which words the error
-    if not (minimum <= value <= maximum) or (integer and value != int(value)):
-        kind = "a whole number" if integer else "a number"
-        shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:60] + "..."
-        raise ConfigurationError(f"{source} must be {kind} from {minimum:g} to {maximum:g}, got {shown}")
-    return value
-
-
-def _choice(name: str, default: str, choices: tuple[str, ...], *sources: Mapping[str, Any]) -> str:
-    found = _pick(name, *sources)
-    if found is None:
-        return default
-    raw, source = found
-    value = raw.strip().lower() if isinstance(raw, str) else raw
-    if value not in choices:
-        shown = repr(raw)[:60]
-        raise ConfigurationError(f"{source} must be one of {', '.join(choices)}, got {shown}")
-    return str(value)
-
-
-def _ca_bundle(*sources: Mapping[str, Any]) -> str | None:
-    found = _pick("ca_bundle", *sources)
-    if found is None:
-        return None
-    raw, source = found
-    if not isinstance(raw, str):
-        raise ConfigurationError(f"{source} must be the path of a PEM file of CA certificates")
-    path = os.path.expanduser(raw.strip())
-    if not os.path.exists(path):
-        raise ConfigurationError(
-            f"{source} names {path!r}, which does not exist: give the path of a PEM file (or a directory "
-            f"prepared with c_rehash) holding the CA certificates that issued the gateway's certificate"
-        )
-    return path
+    extra = " --secret" if name == "secret_key" else ""
+    return ConfigurationError(
+        f"EnOS {what} is not set: run `pulumi config set{extra} {config_key} <value>` "
+        f"or set the environment variable {env_var}"
+    )
 
 
 def resolve_settings(
@@ -202,6 +140,7 @@ def resolve_settings(
 
     ``environ`` defaults to ``os.environ``; the provider passes it at call time, so rotated credentials
     need no ``pulumi up``. ``explicit`` takes :class:`Settings` field names; any other key is an error.
+    Each setting is checked by its rule in :mod:`.setting_rules`.
     """
     unknown = sorted(set(explicit or {}) - set(SETTINGS_KEYS))
     if unknown:
@@ -210,33 +149,35 @@ def resolve_settings(
             f"{', '.join(SETTINGS_KEYS)} (stack config keys such as enos:apiGateway go in config)"
         )
     sources = (explicit or {}, config or {}, os.environ if environ is None else environ)
-    gateway, gateway_source = _required("api_gateway", "API gateway", *sources)
-    access_key, _ = _required("access_key", "access key", *sources)
-    secret_key, _ = _required("secret_key", "secret key", *sources)
-    return Settings(
-        api_gateway=normalize_gateway(gateway, gateway_source),
-        access_key=access_key,
-        secret_key=secret_key,
-        parallel_requests=int(_number("parallel_requests", DEFAULT_PARALLEL_REQUESTS, 1, 32, True, *sources)),
-        max_pairs_per_request=int(
-            _number(
-                "max_pairs_per_request",
-                DEFAULT_MAX_PAIRS_PER_REQUEST,
-                1,
-                DEFAULT_MAX_PAIRS_PER_REQUEST,  # the EnOS limit: only lowering it makes sense
-                True,
-                *sources,
-            )
-        ),
-        retry_deadline=_number("retry_deadline", _TIMEOUTS.retry_deadline, 0, 3600, False, *sources),
-        read_timeout=_number("read_timeout", _TIMEOUTS.read, 0.1, 600, False, *sources),
-        connect_timeout=_number("connect_timeout", _TIMEOUTS.connect, 0.1, 600, False, *sources),
-        attempt_timeout=_number("attempt_timeout", _TIMEOUTS.attempt, 0.1, 3600, False, *sources),
-        reset_timeout=_number("reset_timeout", _TIMEOUTS.reset, 1, 86400, False, *sources),
-        operation_timeout=_number("operation_timeout", _TIMEOUTS.operation, 1, 86400, False, *sources),
-        auth_scheme=_choice("auth_scheme", "apim-signature", AUTH_SCHEMES, *sources),
-        ca_bundle=_ca_bundle(*sources),
-    )
+    found = {name: _pick(name, *sources) for name in SETTINGS_KEYS}
+    for name, what in _REQUIRED.items():
+        if found[name] is None:
+            raise _missing(name, what)
+    values = {name: RULES[name](*given, PLAIN) for name, given in found.items() if given is not None}
+    if found["ca_bundle"] is not None:
+        values["ca_bundle"] = existing_ca_bundle(values["ca_bundle"], found["ca_bundle"][1])
+    return Settings(**values)
+
+
+def setting_problems(
+    config: Mapping[str, Any], environ: Mapping[str, str] | None = None, secret_keys: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """``(stack config key, problem)`` for each setting ``resolve_settings`` would refuse as given (in
+    ``config``, else ``environ``), by the same rules; what a preview can tell. Unlike at ``pulumi up``, a
+    missing setting is no problem (a pull-request job has no credentials) and whether ``enos:caBundle``
+    names a file is not looked at (it is a path on the machine that runs the update). The values of the
+    keys in ``secret_keys`` are never quoted."""
+    sources: tuple[Mapping[str, Any], ...] = ({}, config, os.environ if environ is None else environ)
+    problems = []
+    for name, (config_key, _) in SETTINGS_KEYS.items():
+        found = _pick(name, *sources)
+        if found is None:
+            continue
+        try:
+            RULES[name](*found, HIDDEN if config_key in secret_keys else PLAIN)
+        except ConfigurationError as exc:
+            problems.append((config_key, str(exc)))
+    return problems
 
 
 def resolve_org_id(

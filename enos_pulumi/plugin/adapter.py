@@ -67,7 +67,8 @@ def check(
             snake["org_id"] = default
             if config_key in config_secrets:
                 secrets = secrets | {"orgId"}
-    inputs, failures = check_inputs(snake)
+    # Failures never quote a secret input's value, whatever part of it they would show.
+    inputs, failures = check_inputs(snake, {_INPUT_NAMES[k] for k in secrets if k in _INPUT_NAMES})
     named = [(camel(name), camel_names_in(reason)) for name, reason in failures]
     return Checked({camel(k): v for k, v in inputs.items()}, secrets, unknown + named)
 

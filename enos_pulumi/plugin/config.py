@@ -9,13 +9,13 @@ call time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pulumi.output import Unknown
 
-from ..enos.config_check import config_problems
-from ..enos.ids import describe_value
+from ..enos.quoting import HIDDEN, PLAIN, Show, describe_value
+from ..enos.settings import setting_problems
 from ..inputs import Failure
 from .schema import CONFIG, PACKAGE, RESERVED_CONFIG_KEYS
 
@@ -30,9 +30,17 @@ def _ours(key: str) -> bool:
     return key not in RESERVED_CONFIG_KEYS and not key.startswith("__")
 
 
-def check_config(news: Mapping[str, Any]) -> list[Failure]:
-    """A misspelt setting would be ignored silently (and its default used): name it instead."""
+def check_config(
+    news: Mapping[str, Any], environ: Mapping[str, str] | None = None, secrets: Collection[str] = ()
+) -> list[Failure]:
+    """A misspelt setting would be ignored silently (and its default used): name it instead. Any setting
+    ``pulumi up`` would refuse (from ``news``, else ``environ``: default none) fails too, by the rules
+    ``resolve_settings`` applies, except that a missing one is fine (a preview needs no credentials) and
+    ``caBundle`` is not looked for. The values of the settings in ``secrets`` (and of ``secretKey``) are
+    never quoted."""
     failures: list[Failure] = []
+    hidden = {SECRET_SETTING, *secrets}
+    given: dict[str, Any] = {}
     for key, value in news.items():
         if not _ours(key) or value is None or isinstance(value, Unknown):
             continue
@@ -45,12 +53,17 @@ def check_config(news: Mapping[str, Any]) -> list[Failure]:
                 )
             )
         elif key in _STRINGS and not isinstance(value, str):
-            shown = "its value is not shown" if key == SECRET_SETTING else f"got {describe_value(value)}"
-            failures.append((key, f"must be a string, {shown}"))
-        elif key == "apiGateway":
-            # A gateway `pulumi up` would refuse (http:// to a non-loopback host, say) fails the preview.
-            failures += [(key, problem) for problem in config_problems({f"{PACKAGE}:{key}": value}, {})]
+            failures.append((key, f"must be a string, got {describe_value(value, _show(key, hidden))}"))
+        else:
+            given[f"{PACKAGE}:{key}"] = value
+    secret_keys = {f"{PACKAGE}:{key}" for key in hidden}
+    for config_key, problem in setting_problems(given, environ or {}, secret_keys):
+        failures.append((config_key.split(":", 1)[1], problem))
     return failures
+
+
+def _show(key: str, hidden: Collection[str]) -> Show:
+    return HIDDEN if key in hidden else PLAIN
 
 
 def diff_config(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:

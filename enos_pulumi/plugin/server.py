@@ -2,8 +2,9 @@
 
 The CLI runs ``pulumi-resource-enos [--logtostderr] [-v=N] [--tracing URL] <engine address>`` and reads
 the port of the gRPC server from the first line of stdout; everything else the plugin prints goes to
-stderr, which ``pulumi up`` shows. On SIGTERM or SIGINT the plugin stops taking calls and waits for the
-resets under way to finish (a pipeline it paused is started again) before it exits.
+stderr, which ``pulumi up`` shows. On SIGTERM or SIGINT the plugin refuses new resets, waits for those
+under way to finish (a pipeline one paused is started again), delivers their answers to the engine (which
+records the resets: nothing is reset twice), and exits.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-__all__ = ["Args", "main", "parse_args", "plugin_version"]
+if TYPE_CHECKING:
+    import grpc
+
+    from .service import EnosProvider
+
+__all__ = ["ANSWER_GRACE_SECONDS", "Args", "main", "parse_args", "plugin_version"]
 
 #: What Pulumi's own gRPC channels allow per message: a million IDs cross in one.
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024
+#: Once the resets under way have returned, the time their answers and any other call in flight (a
+#: Check, a Diff: seconds at most, even of a million IDs) get to reach the engine before the plugin exits.
+ANSWER_GRACE_SECONDS = 30.0
 #: Flags the CLI may pass that take a value of their own.
 _VALUE_FLAGS = frozenset({"--tracing"})
 
@@ -83,7 +93,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = sys.stderr  # the engine reads the port line only: anything else printed is a log line
     while not stop.wait(1.0):
         pass
-    print("pulumi-resource-enos: stopping; resets under way finish first", file=sys.stderr, flush=True)
-    server.stop(grace=None)
-    executor.shutdown(wait=True)  # a reset cut off here could leave its pipeline paused
+    _stop(provider, server)
+    executor.shutdown(wait=True)
     return 0
+
+
+def _stop(provider: EnosProvider, server: grpc.Server) -> None:
+    """Refuse new resets, let those under way finish, then stop serving once their answers are out.
+
+    The server keeps serving while the resets run, so a reset's answer is delivered and a Create that
+    arrives meanwhile is refused with a clear error rather than cut off. The wait has no bound of its
+    own: each reset ends within the bounds of its settings (``enos:resetTimeoutSeconds`` for its
+    deletes, ``enos:operationTimeoutSeconds`` for each pause, start and wait), and the process could not
+    end any sooner (a reset's thread must finish, to start a paused pipeline again); an answer cut off
+    would only make the next ``pulumi up`` reset again. SIGKILL still ends the plugin at once.
+    """
+    under_way = provider.stop_resets()
+    print(
+        f"pulumi-resource-enos: stopping; {under_way} reset(s) under way finish first and their answers "
+        "are delivered; new resets are refused",
+        file=sys.stderr,
+        flush=True,
+    )
+    provider.wait_for_resets()
+    server.stop(grace=ANSWER_GRACE_SECONDS).wait()

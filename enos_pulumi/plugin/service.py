@@ -3,7 +3,9 @@
 
 Preview runs Check, Diff and Create/Update with ``preview`` set, and calls EnOS for none of them. Read
 hands back what is stored (there is nothing to read back from EnOS), Delete forgets. Cancel (the CLI's
-first Ctrl-C) lets resets under way finish, so a paused pipeline is started again, and refuses new ones.
+first Ctrl-C) lets resets under way finish, so a paused pipeline is started again, and refuses new ones;
+so does :meth:`EnosProvider.stop_resets` (the plugin told to stop), after which
+:meth:`EnosProvider.wait_for_resets` returns once the resets under way have their answers.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .config import SECRET_SETTING, check_config, configured, diff_config
 from .schema import PACKAGE, package_schema
 from .wire import Decoded, Scrubber, decode, encode
 
-__all__ = ["CANCELLED", "MAX_RESETS", "EnosProvider"]
+__all__ = ["CANCELLED", "MAX_RESETS", "STOPPING", "EnosProvider"]
 
 #: Resets run at once (each sends up to ``enos:parallelRequests`` requests): as many as the dynamic
 #: provider's host runs. Other calls (Check, Diff, Cancel) are served beside them.
@@ -38,6 +40,10 @@ MAX_RESETS = 4
 CANCELLED = (
     "the update was cancelled (Ctrl-C) before this reset started: nothing was called. Run `pulumi up` "
     "again to reset."
+)
+STOPPING = (
+    "the provider plugin was stopping (SIGTERM or SIGINT) before this reset started: nothing was called. "
+    "Run `pulumi up` again to reset."
 )
 _STDERR_LOCK = threading.Lock()
 R = TypeVar("R")
@@ -91,8 +97,10 @@ class EnosProvider(provider_pb2_grpc.ResourceProviderServicer):
         self._client_factory = client_factory
         self._config: dict[str, Any] = {}
         self._config_secrets: frozenset[str] = frozenset()
-        self._cancelled = threading.Event()
         self._resets = threading.BoundedSemaphore(MAX_RESETS)
+        self._calls = threading.Condition()
+        self._under_way = 0  # reset calls inside _reset: running, or waiting for a turn
+        self._refusal: str | None = None  # why new resets are refused: CANCELLED or STOPPING
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -119,7 +127,7 @@ class EnosProvider(provider_pb2_grpc.ResourceProviderServicer):
     @_rpc
     def CheckConfig(self, request: Any, context: Any) -> Any:
         news = decode(request.news)
-        failures = check_config(news)
+        failures = check_config(news, self.environ, news.secrets)
         # Stored with the provider's inputs: encrypted even when it was not set with --secret.
         secrets = news.secrets | ({SECRET_SETTING} if SECRET_SETTING in news else set())
         return provider_pb2.CheckResponse(
@@ -143,19 +151,41 @@ class EnosProvider(provider_pb2_grpc.ResourceProviderServicer):
         )
 
     def Cancel(self, request: Any, context: Any) -> Any:
-        self._cancelled.set()
+        self._refuse(CANCELLED)
         return empty_pb2.Empty()
+
+    # -- stopping ----------------------------------------------------------------------------------------
+
+    def stop_resets(self) -> int:
+        """Refuse every reset from now on (the plugin is stopping); how many are under way."""
+        self._refuse(STOPPING)
+        with self._calls:
+            return self._under_way
+
+    def wait_for_resets(self) -> None:
+        """Return once no reset call is under way: each has returned its answer (or its error) to gRPC.
+
+        No bound of its own: each reset ends within the bounds of its settings, and cutting the wait
+        short would not end the process any sooner (its worker thread must finish, to start a paused
+        pipeline again) but would lose the answer, and with it the engine's record of the reset."""
+        with self._calls:
+            while self._under_way:
+                self._calls.wait()
+
+    def _refuse(self, why: str) -> None:
+        with self._calls:
+            self._refusal = self._refusal or why
 
     # -- StageStateReset -------------------------------------------------------------------------------
 
     @_rpc
     def Check(self, request: Any, context: Any) -> Any:
         news = decode(request.news)
+        # The failures quote no secret input: the checks are told which are secret.
         checked = adapter.check(news, news.secrets, self._config, self._config_secrets, self.environ)
-        scrub = Scrubber(checked.inputs, checked.secrets)
         return provider_pb2.CheckResponse(
             inputs=encode(checked.inputs, checked.secrets),
-            failures=[provider_pb2.CheckFailure(property=k, reason=scrub(r)) for k, r in checked.failures],
+            failures=[provider_pb2.CheckFailure(property=k, reason=r) for k, r in checked.failures],
         )
 
     @_rpc
@@ -222,11 +252,23 @@ class EnosProvider(provider_pb2_grpc.ResourceProviderServicer):
         return encode(named, secrets)
 
     def _reset(self, props: dict[str, Any], scrub: Callable[[str], str]) -> dict[str, Any]:
-        if self._cancelled.is_set():
-            raise _Refused(CANCELLED)
+        with self._calls:
+            if self._refusal is not None:
+                raise _Refused(self._refusal)
+            self._under_way += 1
+        try:
+            return self._reset_in_turn(props, scrub)
+        finally:
+            with self._calls:
+                self._under_way -= 1
+                self._calls.notify_all()
+
+    def _reset_in_turn(self, props: dict[str, Any], scrub: Callable[[str], str]) -> dict[str, Any]:
         with self._resets:
-            if self._cancelled.is_set():  # cancelled while it waited for a turn
-                raise _Refused(CANCELLED)
+            with self._calls:
+                refusal = self._refusal  # cancelled or stopped while it waited for a turn
+            if refusal is not None:
+                raise _Refused(refusal)
             try:
                 settings = resolve_settings(None, self._config, self.environ)
                 on_event = _progress(scrub)
