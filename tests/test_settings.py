@@ -170,7 +170,7 @@ def test_one_gateway_spelt_two_ways_is_one_gateway_for_tokens_pauses_and_guardia
     """Two providers that spell one gateway differently pause the same pipeline: the pause coordinator
     and the guardian lock are keyed by the gateway, so they must see one key."""
     from enos_pulumi.enos.model import StageTarget
-    from enos_pulumi.guardian import _key
+    from enos_pulumi.guardian_lock import _key
 
     a = settings_from_env(ENOS_API_GATEWAY="https://apim.example.com")
     b = settings_from_env(ENOS_API_GATEWAY="https://APIM.example.com:443/")
