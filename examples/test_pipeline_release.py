@@ -3,11 +3,13 @@
 `enos_stack` and `enos_simulator` are pytest fixtures that enos-pulumi installs (`enos-pulumi[testing]`).
 """
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from enos_pulumi.testing import PAUSED_PIPELINE, RUNNING_PIPELINE, SIMULATOR_ORG_ID, HostError
+from enos_pulumi.testing import PAUSED_PIPELINE, RUNNING_PIPELINE, SIMULATOR_ORG_ID, HostError, Interrupted
 
 pytestmark = pytest.mark.slow  # starts provider hosts or plugins, or runs the hostile suites
 
@@ -55,3 +57,29 @@ def test_a_running_pipeline_fails_the_release_before_deleting(enos_stack, enos_s
 
     assert stack.state == {}  # nothing recorded: the next `pulumi up` tries again
     assert enos_simulator.stage_pairs(SIMULATOR_ORG_ID, RUNNING_PIPELINE, STAGE) == before
+
+
+def test_a_cancelled_up_leaves_the_pipeline_running(enos_stack, enos_simulator):
+    config = {
+        "pipelineId": RUNNING_PIPELINE,
+        "release": "2026-11",
+        "assetIds": ["inv01"],
+        "pointIds": ["INV.Temp"],
+        "pausePipeline": True,
+        "resumeExecutionMode": "cluster",
+    }
+    stack = enos_stack(PROGRAM, config=config)
+    killed = threading.Event()  # set: the CLI dies, as a cancelled CI job kills it
+    enos_simulator.on_request = lambda entry: killed.set() if entry["operation"] == "delete" else None
+
+    with pytest.raises(Interrupted):
+        stack.up(interrupt=killed)  # killed with the pipeline paused for the reset
+
+    deadline = time.monotonic() + 60
+    while enos_simulator.pipeline_status(SIMULATOR_ORG_ID, RUNNING_PIPELINE) != "RUNNING":
+        assert time.monotonic() < deadline, "the guardian did not start the pipeline again"
+        time.sleep(0.2)
+    enos_simulator.on_request = None
+    again = stack.up()  # the pending create runs again, and Pulumi warns about it
+    assert again.ops == {"window-agg-reset": "create"}
+    assert any("pending operations" in warning for warning in again.warnings)
