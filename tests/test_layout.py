@@ -148,3 +148,16 @@ def test_type_only_imports_count_as_dependencies() -> None:
     tree = ast.parse("\n".join(source))
     modules = [node.module for node in _module_level(tree) if isinstance(node, ast.ImportFrom)]
     assert modules == ["typing", "server"]
+
+
+def test_the_readme_module_map_names_every_module() -> None:
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Development", 1)[1].split("### Building", 1)[0]
+    named = set(re.findall(r"`(?:enos_pulumi/)?([A-Za-z_][A-Za-z0-9_]*)/?`", section))
+    modules = {
+        path.stem if path.name != "__init__.py" else path.parent.name
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__main__.py"
+    }
+    missing = sorted(modules - named - {"enos_pulumi"})
+    assert not missing, f"modules the README's module map does not name: {missing}"
