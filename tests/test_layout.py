@@ -13,6 +13,8 @@ from enos_pulumi.enos import errors
 
 PACKAGE = Path(enos_pulumi.__file__).resolve().parent
 REPO_ROOT = PACKAGE.parent
+# The checkout's (or unpacked sdist's) README and docs: REPO_ROOT is site-packages when the wheel is tested.
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _module_name(path: Path) -> str:
@@ -121,9 +123,7 @@ def test_every_error_class_is_exported_from_the_package() -> None:
 
 
 def test_every_error_the_docs_name_is_importable_from_the_package() -> None:
-    # The checkout's (or unpacked sdist's) docs: REPO_ROOT is site-packages when the wheel is tested.
-    checkout = Path(__file__).resolve().parents[1]
-    texts = [checkout / "README.md", *sorted((checkout / "docs").glob("*.md"))]
+    texts = [CHECKOUT / "README.md", *sorted((CHECKOUT / "docs").glob("*.md"))]
     named = {m for path in texts for m in re.findall(r"\b([A-Z][A-Za-z]+Error)\b", path.read_text("utf-8"))}
     ours = {name for name in named if hasattr(errors, name)}
     assert "PipelineLeftPausedError" in ours  # the docs do name it
@@ -151,7 +151,7 @@ def test_type_only_imports_count_as_dependencies() -> None:
 
 
 def test_the_readme_module_map_names_every_module() -> None:
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = (CHECKOUT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Development", 1)[1].split("### Building", 1)[0]
     named = set(re.findall(r"`(?:enos_pulumi/)?([A-Za-z_][A-Za-z0-9_]*)/?`", section))
     modules = {
